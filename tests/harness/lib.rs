@@ -1,0 +1,1 @@
+//! Test support: real network namespaces and fixtures.
