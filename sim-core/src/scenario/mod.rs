@@ -2,8 +2,11 @@
 //! of an engine answer against them. Parsing reports file:line:column for every problem.
 
 pub mod check;
+pub mod diff;
 pub mod files;
+pub mod generate;
 pub mod junit;
+pub mod runner;
 
 pub use check::{check_flow, Failure};
 pub use files::*;
