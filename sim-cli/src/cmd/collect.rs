@@ -88,7 +88,8 @@ fn command_for(argv: &[&str], netns: Option<&str>) -> Command {
 }
 
 fn check_netns(ns: &str) -> CliResult<()> {
-    let out = Command::new("ip").args(["netns", "exec", ns, "true"]).output();
+    // `ip -n` enters the namespace like `ip netns exec` does, and needs no other tool on PATH.
+    let out = Command::new("ip").args(["-n", ns, "link", "show", "lo"]).output();
     match out {
         Ok(o) if o.status.success() => Ok(()),
         Ok(o) => Err(CliError::unusable(format!(
