@@ -268,7 +268,8 @@ enum TLookup {
 
 #[derive(Debug)]
 enum LookErr {
-    Errno(&'static str),
+    /// The errno and the drop reason it stands for.
+    Errno(&'static str, DropReason),
     Indeterminate(String),
 }
 
@@ -993,8 +994,8 @@ impl Fib {
             }
             return match r {
                 Ok(res) => Ok(res),
-                Err("EAGAIN") => Err(LookErr::Errno("ENETUNREACH")),
-                Err(e) => Err(LookErr::Errno(e)),
+                Err("EAGAIN") => Err(LookErr::Errno("ENETUNREACH", DropReason::NoRoute)),
+                Err(e) => Err(LookErr::Errno(e, errno_reason(e))),
             };
         }
         let mut i = 0;
@@ -1015,6 +1016,7 @@ impl Fib {
                 Err(e) => return Err(e),
             }
             steps.push(self.step(StepKind::FibRule { priority: rc.rule.priority, text: rc.text.clone() }));
+            let mut reason = None;
             let err = match rc.rule.action {
                 RuleAction::Goto(_) => {
                     match rc.goto {
@@ -1030,9 +1032,18 @@ impl Fib {
                     i += 1;
                     continue;
                 }
-                RuleAction::Blackhole => Err("EINVAL"),
-                RuleAction::Unreachable => Err("ENETUNREACH"),
-                RuleAction::Prohibit => Err("EACCES"),
+                RuleAction::Blackhole => {
+                    reason = Some(DropReason::Blackhole);
+                    Err("EINVAL")
+                }
+                RuleAction::Unreachable => {
+                    reason = Some(DropReason::UnreachableRoute);
+                    Err("ENETUNREACH")
+                }
+                RuleAction::Prohibit => {
+                    reason = Some(DropReason::Prohibit);
+                    Err("EACCES")
+                }
                 RuleAction::Table(t) => self.consult(t, fl, ignore_linkstate, steps),
             };
             match err {
@@ -1047,11 +1058,11 @@ impl Fib {
                 Err("EAGAIN") => {
                     i += 1;
                 }
-                Err(e) => return Err(LookErr::Errno(e)),
+                Err(e) => return Err(LookErr::Errno(e, reason.unwrap_or_else(|| errno_reason(e)))),
             }
         }
         self.note(steps, "no policy rule produced a route (ESRCH -> ENETUNREACH)".into());
-        Err(LookErr::Errno("ENETUNREACH"))
+        Err(LookErr::Errno("ENETUNREACH", DropReason::NoRoute))
     }
 
     /// `fib4_rule_suppress`.
@@ -1155,7 +1166,7 @@ impl Fib {
     /// The live nexthops of a route with the fraction of the 31-bit hash space each gets.
     fn multipath_shares(&self, route: usize) -> Vec<(usize, f64)> {
         let r = &self.routes[route];
-        let alive = |nh: &NhC| !nh.dead && !(nh.linkdown && self.ignore_linkdown(nh));
+        let alive = |nh: &NhC| !(nh.dead || nh.linkdown && self.ignore_linkdown(nh));
         let total: u64 = r.nhs.iter().filter(|n| alive(n)).map(|n| n.weight as u64).sum();
         if total == 0 {
             return Vec::new();
@@ -1346,15 +1357,11 @@ impl Fib {
             match self.fib_lookup(&fl, false, &mut steps) {
                 Ok(res) => Some(res),
                 Err(LookErr::Indeterminate(w)) => return self.result(Decision::Indeterminate { what: w }, steps),
-                Err(LookErr::Errno(e)) => {
+                Err(LookErr::Errno(e, reason)) => {
                     // `no_route` then `ip_error`: ICMP only when forwarding is on for the device.
                     self.conf_note(&mut steps, &d.forwarding);
                     let fwd = d.forwarding.val != 0;
                     let (errno, icmp) = if fwd { (e, errno_icmp(e)) } else { ("EHOSTUNREACH", None) };
-                    let mut reason = errno_reason(e);
-                    if e == "ENETUNREACH" && self.rule_rejected(&steps) {
-                        reason = DropReason::UnreachableRoute;
-                    }
                     if !fwd {
                         self.note(&mut steps, format!("forwarding=0 on {iif}: dropped silently (ip_error sends no ICMP)"));
                     }
@@ -1467,10 +1474,6 @@ impl Fib {
         out
     }
 
-    fn rule_rejected(&self, steps: &[Step]) -> bool {
-        matches!(steps.last(), Some(Step { kind: StepKind::FibRule { text, .. }, .. }) if text.ends_with(" unreachable"))
-    }
-
     // -----------------------------------------------------------------------------------------
     // Output routing: `route.c:ip_route_output_key_hash_rcu`
 
@@ -1577,7 +1580,7 @@ impl Fib {
         let res = match self.fib_lookup(&fl, false, &mut steps) {
             Ok(r) => r,
             Err(LookErr::Indeterminate(w)) => return indet(out, steps, w),
-            Err(LookErr::Errno(e)) => {
+            Err(LookErr::Errno(e, reason)) => {
                 if let Some(o) = oif {
                     // "Apparently, routing tables are wrong. Assume, that the destination is on
                     // link." (route.c)
@@ -1588,10 +1591,6 @@ impl Fib {
                     out.decision = Decision::Unicast { dev: self.devs[o].name.clone(), nexthop: key.dst, gateway: None, src: ip(s) };
                     out.steps = steps;
                     return out;
-                }
-                let mut reason = errno_reason(e);
-                if e == "ENETUNREACH" && self.rule_rejected(&steps) {
-                    reason = DropReason::UnreachableRoute;
                 }
                 return fail(out, steps, reason, e);
             }
@@ -1736,7 +1735,7 @@ impl Fib {
         if res.is_none() {
             match self.fib_lookup(&fl, true, &mut scratch) {
                 Ok(r) => res = Some(r),
-                Err(LookErr::Errno(e)) => return Err(GwError { errno: e, message: invalid_gw.message }),
+                Err(LookErr::Errno(e, _)) => return Err(GwError { errno: e, message: invalid_gw.message }),
                 Err(LookErr::Indeterminate(_)) => return Err(GwError { errno: "EINVAL", message: invalid_gw.message }),
             }
         }
