@@ -292,8 +292,10 @@ fn is_multicast(a: u32) -> bool {
 fn is_lbcast(a: u32) -> bool {
     a == u32::MAX
 }
+/// `ipv4_is_zeronet`: only 0.0.0.0 since Linux 5.3 ("Allow 0.0.0.0/8 as a valid address
+/// range"); the rest of 0.0.0.0/8 is an ordinary unicast range (checked on 6.18).
 fn is_zeronet(a: u32) -> bool {
-    a >> 24 == 0
+    a == 0
 }
 fn is_loopback(a: u32) -> bool {
     a >> 24 == 127
@@ -986,10 +988,11 @@ impl Fib {
 
     fn fib_lookup(&self, fl: &Fl, ignore_linkstate: bool, steps: &mut Vec<Step>) -> Result<Res, LookErr> {
         if !self.custom_rules {
-            // `include/net/ip_fib.h:fib_lookup`: main (which holds local), then default; any
-            // failure in main falls through to default when that table exists.
+            // `include/net/ip_fib.h:fib_lookup`: main (which holds local), then default when
+            // main has no match; a reject route in main is final (checked on 6.18: a blackhole
+            // in main with a default route in table default gives EINVAL).
             let mut r = self.consult(RT_TABLE_MAIN, fl, ignore_linkstate, steps);
-            if r.is_err() && self.table_idx.contains_key(&RT_TABLE_DEFAULT) {
+            if matches!(r, Err("EAGAIN")) && self.table_idx.contains_key(&RT_TABLE_DEFAULT) {
                 r = self.consult(RT_TABLE_DEFAULT, fl, ignore_linkstate, steps);
             }
             return match r {
@@ -1335,10 +1338,10 @@ impl Fib {
         let broadcast_input = is_lbcast(daddr) || (saddr == 0 && daddr == 0);
         if !broadcast_input {
             if is_zeronet(saddr) {
-                return martian(steps, format!("martian source {}: 0.0.0.0/8", ip(saddr)));
+                return martian(steps, "martian source 0.0.0.0".into());
             }
             if is_zeronet(daddr) {
-                return martian(steps, format!("martian destination {}: 0.0.0.0/8", ip(daddr)));
+                return martian(steps, "martian destination 0.0.0.0".into());
             }
             if is_loopback(daddr) || is_loopback(saddr) {
                 self.conf_note(&mut steps, &d.route_localnet);

@@ -560,9 +560,12 @@ fn martians() {
     let mut b = router();
     b.sysctl("net.ipv4.ip_forward", "1");
     let f = b.fib();
-    for (s, d) in [("0.1.2.3", "10.1.0.9"), ("224.0.0.5", "10.1.0.9"), ("255.255.255.255", "10.1.0.9"), ("10.0.0.9", "0.1.0.1")] {
+    for (s, d) in [("224.0.0.5", "10.1.0.9"), ("255.255.255.255", "10.1.0.9"), ("10.0.0.9", "0.0.0.0")] {
         assert_eq!(errno(&inp(&f, s, d, "eth0")), ("EINVAL", DropReason::Martian), "{s} -> {d}");
     }
+    // 0.0.0.0/8 other than 0.0.0.0 is ordinary unicast since Linux 5.3.
+    assert_eq!(unicast(&inp(&f, "0.1.2.3", "10.1.0.9", "eth0")).0, "eth1");
+    assert_eq!(unicast(&inp(&f, "10.0.0.9", "0.1.0.1", "eth0")).0, "eth0");
     assert_eq!(errno(&inp(&f, "10.0.0.9", "127.0.0.1", "eth0")).1, DropReason::Martian);
     assert_eq!(errno(&inp(&f, "127.0.0.1", "10.1.0.1", "eth0")).1, DropReason::Martian);
     b.sysctl("net.ipv4.conf.eth0.route_localnet", "1");
