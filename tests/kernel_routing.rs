@@ -824,3 +824,79 @@ fn kernel_packets_forwarding_and_rp_filter() {
     }
     assert!(bad.is_empty(), "{}", bad.join("\n\n"));
 }
+
+/// `xt_addrtype` as the kernel evaluates it: a peer sends one UDP datagram to each address and
+/// raw PREROUTING counts `-m addrtype --dst-type T` (with and without `--limit-iface-in`) for
+/// every type; exactly the model's `addr_type` must count. Merged tables first, then unmerged.
+#[test]
+fn kernel_addrtype_match() {
+    let r = Ns::new("atr");
+    let p = Ns::new("atp");
+    r.ip(&format!("link add eth0 type veth peer name p0 netns {}", p.name));
+    r.ip("link add eth1 type veth peer name peer1");
+    for d in ["eth0", "eth1", "peer1"] {
+        r.ip(&format!("link set {d} up"));
+    }
+    p.ip("link set p0 up");
+    r.ip("addr add 10.0.0.1/24 dev eth0");
+    r.ip("addr add 10.1.0.1/24 dev eth1");
+    p.ip("addr add 10.0.0.2/24 dev p0");
+    p.ip("route add default via 10.0.0.1");
+    r.ip("route add blackhole 10.244.1.0/26");
+    r.ip("route add unreachable 10.60.0.0/16");
+    r.ip("route add local 10.244.40.0/24 dev lo table main");
+    r.ip("route add 10.50.0.0/16 via 10.0.0.2 dev eth0");
+    let dsts = ["10.0.0.1", "10.1.0.1", "10.244.1.5", "10.244.40.7", "10.50.1.1", "10.60.1.1", "0.1.0.1", "203.0.113.9"];
+    let types = [
+        RouteType::Unicast,
+        RouteType::Local,
+        RouteType::Broadcast,
+        RouteType::Anycast,
+        RouteType::Multicast,
+        RouteType::Blackhole,
+        RouteType::Unreachable,
+        RouteType::Prohibit,
+        RouteType::Throw,
+    ];
+    let run_round = |round: &str| {
+        let o = r.exec("iptables -t raw -F PREROUTING");
+        assert!(o.status.success(), "iptables: {}", String::from_utf8_lossy(&o.stderr));
+        let mut order = Vec::new();
+        for d in dsts {
+            for t in types {
+                for limit in [false, true] {
+                    let l = if limit { " --limit-iface-in" } else { "" };
+                    let cmd = format!("iptables -t raw -A PREROUTING -d {d} -m addrtype --dst-type {}{l}", t.as_str().to_uppercase());
+                    let o = r.exec(&cmd);
+                    assert!(o.status.success(), "{cmd}: {}", String::from_utf8_lossy(&o.stderr));
+                    order.push((d, t, limit));
+                }
+            }
+        }
+        for d in dsts {
+            let o = p.exec(&format!("bash -c 'echo x > /dev/udp/{d}/9'"));
+            assert!(o.status.success(), "send to {d}: {}", String::from_utf8_lossy(&o.stderr));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let o = r.exec("iptables -t raw -L PREROUTING -v -x -n --line-numbers");
+        let text = String::from_utf8_lossy(&o.stdout).to_string();
+        let counts: Vec<u64> = text.lines().skip(2).map(|l| l.split_whitespace().nth(1).expect("pkts").parse().expect("n")).collect();
+        assert_eq!(counts.len(), order.len(), "{text}");
+        let fib = Fib::new(&r.snapshot());
+        let mut bad = Vec::new();
+        for d in dsts {
+            for limit in [false, true] {
+                let kernel: Vec<RouteType> =
+                    order.iter().zip(&counts).filter(|((od, _, ol), c)| *od == d && *ol == limit && **c > 0).map(|((_, t, _), _)| *t).collect();
+                let model = fib.addr_type(d.parse().expect("ip"), limit.then_some("eth0"));
+                if kernel != vec![model] {
+                    bad.push(format!("{round}: {d} limit-iface-in={limit}: kernel {kernel:?}, model {model:?}"));
+                }
+            }
+        }
+        assert!(bad.is_empty(), "{}", bad.join("\n"));
+    };
+    run_round("merged");
+    r.ip("rule add pref 100 fwmark 0x9 lookup 100");
+    run_round("unmerged");
+}
