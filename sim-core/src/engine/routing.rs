@@ -215,6 +215,8 @@ struct NhC {
     linkdown: bool,
     /// `nh_saddr`: `inet_select_addr(dev, gw, route scope)`, as the kernel caches it.
     saddr: u32,
+    /// The trace sentence for a source chosen this way (built once).
+    src_note: String,
 }
 
 struct RouteC {
@@ -228,6 +230,7 @@ struct RouteC {
     prefsrc: Option<u32>,
     nhs: Vec<NhC>,
     text: String,
+    src_note: String,
 }
 
 struct Table {
@@ -695,13 +698,19 @@ impl Fib {
                     // host-scope routes (the local routes of its addresses).
                     let down = dev.is_some_and(|d| !fib.devs[d].up) && scope < SCOPE_HOST;
                     let carrier = dev.is_some_and(|d| fib.devs[d].up && !fib.devs[d].lower_up);
+                    let saddr = dev.map(|d| fib.select_addr(d, gw.unwrap_or(0), scope)).unwrap_or(0);
+                    let src_note = match dev {
+                        Some(d) => format!("source {} chosen by inet_select_addr for {} (no src on the route)", ip(saddr), fib.devs[d].name),
+                        None => String::new(),
+                    };
                     NhC {
                         gw,
                         dev,
                         weight: nh.weight.max(1),
                         dead: nh.dead || down || (nh.dev.is_some() && dev.is_none()),
                         linkdown: nh.linkdown || carrier,
-                        saddr: dev.map(|d| fib.select_addr(d, gw.unwrap_or(0), scope)).unwrap_or(0),
+                        saddr,
+                        src_note,
                     }
                 })
                 .collect();
@@ -719,6 +728,7 @@ impl Fib {
                 prefsrc: r.prefsrc.map(u),
                 nhs,
                 text: route_text(r),
+                src_note: r.prefsrc.map(|p| format!("source {p} from the route's src")).unwrap_or_default(),
             });
         }
 
@@ -959,15 +969,25 @@ impl Fib {
     }
 
     /// One table consulted by a rule (or by the merged fast path).
-    fn consult(&self, table: u32, fl: &Fl, ignore_linkstate: bool, steps: &mut Vec<Step>) -> Result<Res, &'static str> {
+    /// `quiet_miss`: say nothing when the table has no match (the local table under custom
+    /// rules misses for almost every packet; saying so on every trace is noise).
+    fn consult(&self, table: u32, fl: &Fl, ignore_linkstate: bool, steps: &mut Vec<Step>, quiet_miss: bool) -> Result<Res, &'static str> {
         let Some(&t) = self.table_idx.get(&table) else {
-            self.route_step(steps, table, String::new(), "table does not exist: continue".into());
+            if !quiet_miss {
+                self.route_step(steps, table, String::new(), "table does not exist: continue".into());
+            }
             return Err("EAGAIN");
         };
         match self.table_lookup(t, fl, ignore_linkstate) {
             TLookup::Found(res) => {
                 let r = &self.routes[res.route];
-                self.route_step(steps, r.table, r.text.clone(), format!("matched ({})", r.rtype.as_str()));
+                let what = match r.rtype {
+                    RouteType::Unicast => "matched (unicast)",
+                    RouteType::Local => "matched (local)",
+                    RouteType::Broadcast => "matched (broadcast)",
+                    _ => "matched",
+                };
+                self.route_step(steps, r.table, r.text.clone(), what.to_string());
                 Ok(res)
             }
             TLookup::Reject(e, ri) => {
@@ -977,7 +997,9 @@ impl Fib {
                 Err(e)
             }
             TLookup::NoMatch => {
-                self.route_step(steps, table, String::new(), format!("no route to {} in this table", ip(fl.dst)));
+                if !quiet_miss {
+                    self.route_step(steps, table, String::new(), format!("no route to {} in this table", ip(fl.dst)));
+                }
                 Err("EAGAIN")
             }
         }
@@ -991,9 +1013,9 @@ impl Fib {
             // `include/net/ip_fib.h:fib_lookup`: main (which holds local), then default when
             // main has no match; a reject route in main is final (checked on 6.18: a blackhole
             // in main with a default route in table default gives EINVAL).
-            let mut r = self.consult(RT_TABLE_MAIN, fl, ignore_linkstate, steps);
+            let mut r = self.consult(RT_TABLE_MAIN, fl, ignore_linkstate, steps, false);
             if matches!(r, Err("EAGAIN")) && self.table_idx.contains_key(&RT_TABLE_DEFAULT) {
-                r = self.consult(RT_TABLE_DEFAULT, fl, ignore_linkstate, steps);
+                r = self.consult(RT_TABLE_DEFAULT, fl, ignore_linkstate, steps, false);
             }
             return match r {
                 Ok(res) => Ok(res),
@@ -1018,7 +1040,13 @@ impl Fib {
                 Ok(true) => {}
                 Err(e) => return Err(e),
             }
-            steps.push(self.step(StepKind::FibRule { priority: rc.rule.priority, text: rc.text.clone() }));
+            // The rule's step goes before whatever its action says; a local-table miss says
+            // nothing at all.
+            let mark = steps.len();
+            let quiet = rc.rule.action == RuleAction::Table(RT_TABLE_LOCAL);
+            if !quiet {
+                steps.push(self.step(StepKind::FibRule { priority: rc.rule.priority, text: rc.text.clone() }));
+            }
             let mut reason = None;
             let err = match rc.rule.action {
                 RuleAction::Goto(_) => {
@@ -1047,8 +1075,11 @@ impl Fib {
                     reason = Some(DropReason::Prohibit);
                     Err("EACCES")
                 }
-                RuleAction::Table(t) => self.consult(t, fl, ignore_linkstate, steps),
+                RuleAction::Table(t) => self.consult(t, fl, ignore_linkstate, steps, quiet),
             };
+            if quiet && steps.len() > mark {
+                steps.insert(mark, self.step(StepKind::FibRule { priority: rc.rule.priority, text: rc.text.clone() }));
+            }
             match err {
                 Ok(res) => {
                     if let Some(why) = self.suppressed(rc, res) {
@@ -1223,11 +1254,29 @@ impl Fib {
                 return Ok(false);
             }
         }
-        // `__fib_validate_source`: a reverse lookup from the destination back to the source.
-        self.note(
-            steps,
-            format!("rp_filter={r} on {}: reverse lookup of {} (fib_validate_source)", d.name, ip(src)),
-        );
+        // The reverse lookup's steps only matter when it refuses the packet.
+        let mut rsteps = Vec::new();
+        let v = self.reverse_path(src, dst, fl, oif, dev, r, &mut rsteps);
+        if v.is_err() {
+            self.note(steps, format!("rp_filter={r} on {}: reverse lookup of {} (fib_validate_source)", d.name, ip(src)));
+            steps.append(&mut rsteps);
+        }
+        v
+    }
+
+    /// `__fib_validate_source`: a reverse lookup from the destination back to the source.
+    #[allow(clippy::too_many_arguments)]
+    fn reverse_path(
+        &self,
+        src: u32,
+        dst: u32,
+        fl: &Fl,
+        oif: Option<usize>,
+        dev: usize,
+        r: i64,
+        steps: &mut Vec<Step>,
+    ) -> Result<bool, (&'static str, DropReason, String)> {
+        let d = &self.devs[dev];
         let mut rfl = Fl {
             dst: src,
             src: dst,
@@ -1302,7 +1351,7 @@ impl Fib {
 
     /// Routes a packet received on `key.iif` (which must be set) with source `key.src`.
     pub fn route_input(&self, key: &FlowKey) -> RouteResult {
-        let mut steps = Vec::new();
+        let mut steps = Vec::with_capacity(8);
         let Some(iif) = key.iif.as_deref() else {
             return self.result(Decision::Indeterminate { what: "input routing without an input device".into() }, steps);
         };
@@ -1482,7 +1531,7 @@ impl Fib {
 
     /// Routes a locally generated packet (`key.iif` is ignored: the kernel uses `lo`).
     pub fn route_output(&self, key: &FlowKey) -> RouteResult {
-        let mut steps = Vec::new();
+        let mut steps = Vec::with_capacity(8);
         let mut saddr = key.src.map(u).unwrap_or(0);
         let daddr = u(key.dst);
         let mut out = self.result(Decision::Broadcast, Vec::new());
@@ -1648,8 +1697,8 @@ impl Fib {
                 if s == 0 {
                     self.note(&mut steps, "no address to use as source on any device: 0.0.0.0".into());
                 } else if saddr == 0 {
-                    let how = if r.prefsrc.is_some() { "the route's src" } else { "inet_select_addr on the nexthop device" };
-                    self.note(&mut steps, format!("source {} chosen from {how}", ip(s)));
+                    let text = if r.prefsrc.is_some() { r.src_note.clone() } else { nh.src_note.clone() };
+                    self.note(&mut steps, text);
                 }
                 if is_loopback(s) && !self.devs[odev].loopback {
                     self.note(&mut steps, format!("source {} is loopback and the route leaves {}", ip(s), self.devs[odev].name));

@@ -739,3 +739,47 @@ fn trace_prints_routes_and_rules_like_ip() {
         "10.0.0.0/24 dev eth0 proto kernel scope link src 10.0.0.1"
     );
 }
+
+/// A Calico-like node: 100 workload veths with /32 routes, IPIP routes to 50 other nodes'
+/// blocks, blackholes for the local blocks, kube-proxy style fwmark rules. One forward input
+/// lookup plus one output lookup (a bidirectional trace does a few of these) must stay far under
+/// the engine's 5 µs budget; the budget is asserted in release builds, where it means something.
+#[test]
+fn lookup_cost_on_a_large_node() {
+    let mut b = B::new();
+    b.link("eth0").addr("eth0", "192.168.86.188/24");
+    b.route("default via 192.168.86.1 dev eth0 proto dhcp src 192.168.86.188 metric 100");
+    b.link("tunl0").addr("tunl0", "10.244.0.1/32");
+    for i in 0..100u32 {
+        let dev = format!("cali{i:04}");
+        b.link(&dev);
+        b.route(&format!("10.244.0.{} dev {dev} scope link", i + 2));
+    }
+    for n in 1..=50u32 {
+        b.route(&format!("10.244.{n}.0/24 via 192.168.86.{} dev tunl0 proto bird onlink", n + 1));
+    }
+    b.route("blackhole 10.244.0.0/24 proto bird");
+    b.rule("100: fwmark 0x4000/0x4000 lookup main");
+    b.rule("200: from 10.244.0.0/24 lookup main");
+    b.sysctl("net.ipv4.ip_forward", "1").sysctl("net.ipv4.conf.all.rp_filter", "1");
+    let f = b.fib();
+    let fwd = FlowKey { proto: 6, sport: 40000, dport: 80, ..FlowKey::input(a("10.244.0.50"), a("10.244.7.9"), "cali0048") };
+    let outk = FlowKey { proto: 6, dport: 9090, ..FlowKey::output(a("10.244.0.77")) };
+    assert_eq!(unicast(&f.route_input(&fwd)).0, "tunl0");
+    assert_eq!(unicast(&f.route_output(&outk)).0, "cali0075");
+    // Best of several batches: the build machine is shared, and contention only adds time.
+    let n = 4_000u32;
+    let mut per_pair = f64::MAX;
+    for _ in 0..5 {
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(f.route_input(std::hint::black_box(&fwd)));
+            std::hint::black_box(f.route_output(std::hint::black_box(&outk)));
+        }
+        per_pair = per_pair.min(start.elapsed().as_nanos() as f64 / n as f64);
+    }
+    eprintln!("routing: input+output lookup pair: {per_pair:.0} ns");
+    if !cfg!(debug_assertions) {
+        assert!(per_pair < 5_000.0, "input+output lookup pair took {per_pair:.0} ns");
+    }
+}
