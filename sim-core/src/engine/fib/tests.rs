@@ -783,3 +783,21 @@ fn lookup_cost_on_a_large_node() {
         assert!(per_pair < 5_000.0, "input+output lookup pair took {per_pair:.0} ns");
     }
 }
+
+#[test]
+fn rpfilter_match() {
+    let mut b = asym();
+    b.route("blackhole 10.9.0.0/16");
+    let f = b.fib();
+    // Strict: the route back to 10.2.0.5 leaves eth1, not eth0.
+    assert_eq!(f.rpfilter(a("10.2.0.5"), a("10.0.0.1"), "eth0", 0, false, false), Some(false));
+    assert_eq!(f.rpfilter(a("10.2.0.5"), a("10.0.0.1"), "eth1", 0, false, false), Some(true));
+    assert_eq!(f.rpfilter(a("10.2.0.5"), a("10.0.0.1"), "eth0", 0, true, false), Some(true));
+    // Reject routes and local sources.
+    assert_eq!(f.rpfilter(a("10.9.0.5"), a("10.0.0.1"), "eth0", 0, true, false), Some(false));
+    assert_eq!(f.rpfilter(a("10.1.0.1"), a("10.0.0.1"), "eth0", 0, true, false), Some(false));
+    assert_eq!(f.rpfilter(a("10.1.0.1"), a("10.0.0.1"), "eth0", 0, true, true), Some(true));
+    // Loopback input and DHCP-style 0.0.0.0 -> broadcast always match.
+    assert_eq!(f.rpfilter(a("10.2.0.5"), a("10.0.0.1"), "lo", 0, false, false), Some(true));
+    assert_eq!(f.rpfilter(a("0.0.0.0"), a("255.255.255.255"), "eth0", 0, false, false), Some(true));
+}
