@@ -481,6 +481,11 @@ fn kernel_policy_rules() {
     ns.ip("rule add pref 200 not to 192.0.2.0/24 lookup 200");
     ns.ip("route add 192.0.2.0/24 via 10.1.0.200 dev eth1 table 200");
     ns.ip("route add 198.18.0.0/15 via 10.1.0.201 dev eth1 table 200");
+    ns.ip("link set eth2 group 5");
+    ns.ip("rule add pref 195 to 198.18.0.0/15 lookup main suppress_ifgroup 5");
+    ns.ip("route add 198.18.0.0/16 via 10.2.0.205 dev eth2");
+    ns.ip("rule add pref 196 to 198.18.0.0/15 lookup 206");
+    ns.ip("route add 198.18.0.0/15 via 10.1.0.206 dev eth1 table 206");
     ns.ip("rule add pref 210 lookup main suppress_prefixlength 0");
     ns.ip("rule add pref 220 lookup 220");
     ns.ip("route add default via 10.2.0.220 dev eth2 table 220");
@@ -512,14 +517,38 @@ fn kernel_policy_rules() {
         "192.0.2.17 from 10.0.0.9 iif eth0",
         "192.0.2.99",
         "198.18.0.1",
+        "198.19.0.1",
         "198.51.100.1",
         "10.1.0.9",
         "10.0.0.1",
     ];
     let fib = compare(&ns, &q);
     assert!(fib.has_custom_rules());
+    // suppress_ifgroup: main's route via eth2 (group 5) is suppressed, table 206 answers.
+    assert!(matches!(ask(&fib, "198.18.0.1").decision, Decision::Unicast { gateway: Some(g), .. } if g == Ipv4Addr::new(10, 1, 0, 206)));
     let r = ask(&fib, "203.0.113.5 mark 0x1");
     assert!(r.steps.iter().any(|s| format!("{:?}", s.kind).contains("from all fwmark 0x1/0x3 lookup 100")), "{:#?}", r.steps);
+}
+
+/// LINKDOWN nexthops (carrier lost) are used unless `ignore_routes_with_linkdown`; then the
+/// lookup moves on to the next alias of the prefix.
+#[test]
+fn kernel_linkdown_routes() {
+    let ns = router("linkdown");
+    ns.sysctl("net.ipv4.ip_forward=1");
+    ns.ip("link add eth3 type veth peer name peer3");
+    ns.ip("link set eth3 up");
+    ns.ip("addr add 10.3.0.1/24 dev eth3");
+    ns.ip("route add 10.30.0.0/16 via 10.3.0.2 dev eth3 metric 10");
+    ns.ip("route add 10.30.0.0/16 via 10.1.0.2 dev eth1 metric 20");
+    let q = ["10.30.1.1", "10.3.0.9", "10.30.1.1 from 10.0.0.9 iif eth0", "10.3.0.9 from 10.0.0.9 iif eth0"];
+    let fib = compare(&ns, &q);
+    assert!(ask(&fib, "10.30.1.1").route.is_some_and(|r| r.contains("linkdown")));
+    ns.sysctl("net.ipv4.conf.eth3.ignore_routes_with_linkdown=1");
+    compare(&ns, &q);
+    ns.sysctl("net.ipv4.conf.eth3.ignore_routes_with_linkdown=0");
+    ns.sysctl("net.ipv4.conf.all.ignore_routes_with_linkdown=1");
+    compare(&ns, &q);
 }
 
 /// The default table is consulted after main; no route at all is ENETUNREACH.
@@ -899,4 +928,62 @@ fn kernel_addrtype_match() {
     run_round("merged");
     r.ip("rule add pref 100 fwmark 0x9 lookup 100");
     run_round("unmerged");
+}
+
+/// `-m rpfilter` (`ipt_rpfilter.c`) as the kernel evaluates it, against `Fib::rpfilter`: a peer
+/// sends from several bound sources and raw PREROUTING counts each variant.
+#[test]
+fn kernel_rpfilter_match() {
+    let r = Ns::new("rpmr");
+    let p = Ns::new("rpmp");
+    r.ip(&format!("link add eth0 type veth peer name p0 netns {}", p.name));
+    r.ip("link add eth1 type veth peer name peer1");
+    for d in ["eth0", "eth1", "peer1"] {
+        r.ip(&format!("link set {d} up"));
+    }
+    p.ip("link set p0 up");
+    r.ip("addr add 10.0.0.1/24 dev eth0");
+    r.ip("addr add 10.1.0.1/24 dev eth1");
+    r.ip("route add 10.20.0.0/16 via 10.1.0.254 dev eth1");
+    r.ip("route add blackhole 10.9.0.0/16");
+    p.ip("addr add 10.0.0.2/24 dev p0");
+    p.ip("route add default via 10.0.0.1");
+    let srcs = ["10.0.0.2", "10.20.0.5", "10.9.0.5", "10.1.0.1", "198.51.100.5"];
+    for s in &srcs[1..] {
+        p.ip(&format!("addr add {s}/32 dev p0"));
+    }
+    let variants = [(false, false), (true, false), (false, true), (true, true)];
+    let mut order = Vec::new();
+    for s in srcs {
+        for (loose, al) in variants {
+            let mut cmd = format!("iptables -t raw -A PREROUTING -s {s} -d 10.0.0.1 -m rpfilter");
+            if loose {
+                cmd.push_str(" --loose");
+            }
+            if al {
+                cmd.push_str(" --accept-local");
+            }
+            let o = r.exec(&cmd);
+            assert!(o.status.success(), "{cmd}: {}", String::from_utf8_lossy(&o.stderr));
+            order.push((s, loose, al));
+        }
+    }
+    for s in srcs {
+        let o = p.exec(&format!("echo x | socat - UDP4-SENDTO:10.0.0.1:9,bind={s}"));
+        assert!(o.status.success(), "send from {s}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let o = r.exec("iptables -t raw -L PREROUTING -v -x -n");
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    let counts: Vec<u64> = text.lines().skip(2).map(|l| l.split_whitespace().next().expect("pkts").parse().expect("n")).collect();
+    assert_eq!(counts.len(), order.len(), "{text}");
+    let fib = Fib::new(&r.snapshot());
+    let mut bad = Vec::new();
+    for ((s, loose, al), c) in order.iter().zip(&counts) {
+        let model = fib.rpfilter(s.parse().expect("ip"), Ipv4Addr::new(10, 0, 0, 1), "eth0", 0, *loose, *al);
+        if model != Some(*c > 0) {
+            bad.push(format!("-s {s} loose={loose} accept-local={al}: kernel matched {c}, model {model:?}"));
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
