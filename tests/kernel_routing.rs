@@ -701,8 +701,19 @@ fn kernel_multipath_enumeration() {
         let idx = idx.unwrap_or_else(|| panic!("kernel chose {dev}, not a model branch"));
         seen[idx] += 1;
     }
-    // Input lookups of forwarded packets branch the same way.
-    compare(&ns, &["198.51.100.7 from 10.0.0.9 iif eth0", "198.51.100.8 from 10.0.0.9 iif eth0"]);
+    // Input lookups of forwarded packets branch the same way; a bound source that is a
+    // nexthop's source pins the flow to that nexthop (6.16+), any other bound source does not.
+    ns.ip("addr add 10.9.0.1/24 dev eth1");
+    let mut q = vec!["198.51.100.7 from 10.0.0.9 iif eth0".to_string(), "198.51.100.8 from 10.0.0.9 iif eth0".to_string()];
+    for i in 1..=20 {
+        for src in ["10.1.0.1", "10.2.0.1", "10.9.0.1"] {
+            q.push(format!("198.51.100.{i} from {src}"));
+        }
+    }
+    let fib = compare(&ns, &q.iter().map(String::as_str).collect::<Vec<_>>());
+    let pinned = ask(&fib, "198.51.100.1 from 10.2.0.1");
+    assert_eq!(pinned.branches.len(), 1, "{pinned:?}");
+    assert_eq!(ask(&fib, "198.51.100.1 from 10.9.0.1").branches.len(), 2);
     assert!(seen.iter().all(|&c| c > 0), "{seen:?}");
     let share = seen[1] as f64 / n as f64;
     assert!((share - r.branches[1].probability).abs() < 0.15, "kernel share {share}, model {}", r.branches[1].probability);

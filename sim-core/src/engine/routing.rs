@@ -1199,28 +1199,39 @@ impl Fib {
     // -----------------------------------------------------------------------------------------
     // Multipath: `fib_rebalance` + `fib_select_multipath`
 
-    /// The live nexthops of a route with the fraction of the 31-bit hash space each gets.
-    fn multipath_shares(&self, route: usize) -> Vec<(usize, f64)> {
+    /// Which nexthop the hash sends a flow to, as fractions of the 31-bit hash space
+    /// (`fib_rebalance` upper bounds), given the flow's bound source `saddr` (0 for input and for
+    /// unbound sockets). Since 6.16 `fib_select_multipath` scores nexthops: +2 when `nh_saddr`
+    /// equals the bound source, +1 when the hash is under the upper bound; the best first one
+    /// wins. So a bound source that some nexthop uses pins the flow to those nexthops.
+    fn multipath_shares(&self, route: usize, saddr: u32) -> Vec<(usize, f64)> {
         let r = &self.routes[route];
         let alive = |nh: &NhC| !(nh.dead || nh.linkdown && self.ignore_linkdown(nh));
         let total: u64 = r.nhs.iter().filter(|n| alive(n)).map(|n| n.weight as u64).sum();
         if total == 0 {
             return Vec::new();
         }
-        let mut out = Vec::new();
+        let live: Vec<usize> = (0..r.nhs.len()).filter(|&i| alive(&r.nhs[i])).collect();
+        let mut share = vec![0f64; r.nhs.len()];
         let mut w = 0u64;
         let mut prev: i64 = -1;
-        for (i, nh) in r.nhs.iter().enumerate() {
-            if !alive(nh) {
-                continue;
-            }
-            w += nh.weight as u64;
+        for (k, &j) in live.iter().enumerate() {
+            w += r.nhs[j].weight as u64;
             // DIV_ROUND_CLOSEST_ULL(w << 31, total) - 1
             let ub = (((w << 31) + total / 2) / total) as i64 - 1;
-            out.push((i, (ub - prev) as f64 / (1u64 << 31) as f64));
+            let p = (ub - prev) as f64 / (1u64 << 31) as f64;
             prev = ub;
+            // A hash in (prev, ub] is under the bound of live nexthops k.. only.
+            let matches = |i: usize| saddr != 0 && r.nhs[i].saddr == saddr;
+            let chosen = live[k..]
+                .iter()
+                .copied()
+                .find(|&i| matches(i))
+                .or_else(|| live.iter().copied().find(|&i| matches(i)))
+                .unwrap_or(j);
+            share[chosen] += p;
         }
-        out
+        share.into_iter().enumerate().filter(|(_, p)| *p > 0.0).collect()
     }
 
     // -----------------------------------------------------------------------------------------
@@ -1485,7 +1496,7 @@ impl Fib {
 
         // `ip_mkroute_input` + `__mkroute_input`, once per nexthop the hash can pick.
         let choices: Vec<(usize, f64)> =
-            if r.nhs.len() > 1 { self.multipath_shares(res.route) } else { vec![(res.nh, 1.0)] };
+            if r.nhs.len() > 1 { self.multipath_shares(res.route, 0) } else { vec![(res.nh, 1.0)] };
         if r.nhs.len() > 1 {
             self.note(&mut steps, multipath_note(choices.len()));
         }
@@ -1666,7 +1677,7 @@ impl Fib {
         // `fib_select_path`
         let mut choices: Vec<(usize, f64)> = vec![(res.nh, 1.0)];
         if oif.is_none() && r.nhs.len() > 1 {
-            choices = self.multipath_shares(res.route);
+            choices = self.multipath_shares(res.route, saddr);
             self.note(&mut steps, multipath_note(choices.len()));
         } else if oif.is_none() && r.plen == 0 && r.rtype == RouteType::Unicast && self.equal_defaults(res.route) {
             return indet(
@@ -1849,6 +1860,11 @@ impl Fib {
 }
 
 fn multipath_note(n: usize) -> String {
+    if n == 1 {
+        return "multipath route: the bound source is some nexthop's source, which pins the flow to it \
+                (fib_select_multipath)"
+            .to_string();
+    }
     format!(
         "multipath route: the kernel picks one of {n} live nexthops by flow hash (fib_select_multipath); \
          every nexthop is a branch weighted by its share"

@@ -675,6 +675,10 @@ fn multipath_enumerates_weights() {
     assert!((r.branches[1].probability - 0.75).abs() < 1e-6);
     assert_eq!(r.branches[1].decision, Decision::Unicast { dev: "eth2".into(), nexthop: a("10.2.0.2"), gateway: Some(a("10.2.0.2")), src: a("10.2.0.1") });
     assert!(r.steps.iter().any(|s| matches!(&s.kind, StepKind::Note { text } if text.contains("multipath"))));
+    // A bound source that is one nexthop's source pins the flow there (6.16+ scoring).
+    let r = f.route_output(&FlowKey { src: Some(a("10.1.0.1")), ..FlowKey::output(a("198.51.100.1")) });
+    assert_eq!(r.branches.len(), 1);
+    assert_eq!(unicast(&r).0, "eth1");
     // A dead nexthop gets no share.
     b.down("eth2");
     let r = out(&b.fib(), "198.51.100.1");
