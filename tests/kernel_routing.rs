@@ -357,8 +357,9 @@ fn disagreement(k: &Kernel, r: &RouteResult, input: bool) -> Option<String> {
         // tells rp_filter drops apart with the IPReversePathFilter counter).
         (Kernel::Err("EINVAL"), Decision::Fail { errno: "EXDEV", .. }) if input => true,
         (Kernel::Err(e), Decision::Fail { errno, .. }) => e == errno,
-        (Kernel::Ok { rtype, .. }, Decision::Local { src }) => {
-            rtype == "local" && (input || matches!(k, Kernel::Ok { prefsrc: Some(p), .. } if p == src))
+        // Output out lo is local delivery (RTCF_LOCAL) even when the route type is unicast.
+        (Kernel::Ok { rtype, dev, .. }, Decision::Local { src }) => {
+            (rtype == "local" || !input && dev == "lo") && (input || matches!(k, Kernel::Ok { prefsrc: Some(p), .. } if p == src))
         }
         (Kernel::Ok { rtype, dev, .. }, Decision::Broadcast) => rtype == "broadcast" && (input || Some(dev) == r.dev.as_ref()),
         (Kernel::Ok { rtype, dev: kd, gateway: kg, prefsrc: ks }, Decision::Unicast { .. }) => {
@@ -596,6 +597,12 @@ fn kernel_source_selection() {
             "10.1.0.1",
             "10.1.0.1 from 10.0.0.1",
             "127.0.0.1",
+            "10.0.0.1 oif eth1",
+            "10.0.0.1 oif eth0",
+            "10.0.0.1 oif lo",
+            "127.0.0.1 oif eth0",
+            "10.1.0.255 oif eth0",
+            "10.1.0.255",
         ],
     );
     assert_eq!(fib.inet_select_addr("cali0", "192.0.2.7".parse().expect("ip"), Scope::Universe), Some("10.0.0.1".parse().expect("ip")));

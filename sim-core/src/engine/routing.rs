@@ -714,7 +714,9 @@ impl Fib {
                     }
                 })
                 .collect();
-            if r.rtype == RouteType::Local && r.protocol.as_deref() != Some("kernel") {
+            // `fib_has_custom_local_routes`: a local route the kernel did not add itself (an
+            // unknown protocol, as from `route -n`, is taken as the kernel's).
+            if r.rtype == RouteType::Local && r.protocol.as_deref().is_some_and(|p| p != "kernel") {
                 fib.custom_local_routes = true;
             }
             fib.routes.push(RouteC {
@@ -1653,7 +1655,12 @@ impl Fib {
                     self.note(&mut steps, format!("no route ({e}); the socket is bound to {}: destination assumed on-link", self.devs[o].name));
                     out.dev = Some(self.devs[o].name.clone());
                     out.rtype = Some(RouteType::Unicast);
-                    out.decision = Decision::Unicast { dev: self.devs[o].name.clone(), nexthop: key.dst, gateway: None, src: ip(s) };
+                    out.decision = if self.devs[o].loopback {
+                        // `__mkroute_output`: anything sent out lo is RTCF_LOCAL, delivered here.
+                        Decision::Local { src: ip(s) }
+                    } else {
+                        Decision::Unicast { dev: self.devs[o].name.clone(), nexthop: key.dst, gateway: None, src: ip(s) }
+                    };
                     out.steps = steps;
                     return out;
                 }
@@ -1704,7 +1711,12 @@ impl Fib {
             } else if is_zeronet(daddr) {
                 Self::fail(DropReason::Martian, "EINVAL", None)
             } else {
-                Decision::Unicast { dev: self.devs[odev].name.clone(), nexthop: ip(nh.gw.unwrap_or(daddr)), gateway: nh.gw.map(ip), src: ip(s) }
+                if self.devs[odev].loopback {
+                    // `__mkroute_output`: a route out lo is RTCF_LOCAL: delivered here.
+                    Decision::Local { src: ip(s) }
+                } else {
+                    Decision::Unicast { dev: self.devs[odev].name.clone(), nexthop: ip(nh.gw.unwrap_or(daddr)), gateway: nh.gw.map(ip), src: ip(s) }
+                }
             };
             if first {
                 if s == 0 {

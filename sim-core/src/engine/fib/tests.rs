@@ -805,3 +805,12 @@ fn rpfilter_match() {
     assert_eq!(f.rpfilter(a("10.2.0.5"), a("10.0.0.1"), "lo", 0, false, false), Some(true));
     assert_eq!(f.rpfilter(a("0.0.0.0"), a("255.255.255.255"), "eth0", 0, false, false), Some(true));
 }
+
+#[test]
+fn fib_is_shareable_across_threads() {
+    fn shareable<T: Send + Sync>(_: &T) {}
+    let f = router().fib();
+    shareable(&f);
+    let r = std::thread::scope(|s| s.spawn(|| out(&f, "10.1.0.9")).join().expect("thread"));
+    assert_eq!(unicast(&r).0, "eth1");
+}
