@@ -1395,6 +1395,14 @@ impl Fib {
             self.result(Self::fail(DropReason::Martian, "EINVAL", None), steps)
         };
 
+        // `ip_route_input_rcu`: multicast destinations never reach the unicast lookup; whether
+        // the packet is taken depends on group membership (`ip_check_mc_rcu`), not modelled.
+        if is_multicast(daddr) {
+            return self.result(
+                Decision::Indeterminate { what: format!("multicast destination {}: group membership is not modelled", ip(daddr)) },
+                steps,
+            );
+        }
         // The martians `fib_lookup` cannot catch.
         if is_multicast(saddr) || is_lbcast(saddr) {
             return martian(steps, format!("martian source {}: multicast or broadcast", ip(saddr)));

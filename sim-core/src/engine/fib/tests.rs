@@ -527,6 +527,8 @@ fn local_destinations_go_via_lo() {
     // Weak host model: an address of eth1 is local on eth0.
     assert_eq!(inp(&f, "10.0.0.9", "10.1.0.1", "eth0").decision, Decision::Local { src: a("10.0.0.9") });
     assert_eq!(inp(&f, "10.0.0.9", "10.0.0.255", "eth0").decision, Decision::Broadcast);
+    assert_eq!(inp(&f, "0.0.0.0", "255.255.255.255", "eth0").decision, Decision::Broadcast);
+    assert!(matches!(inp(&f, "10.0.0.9", "224.0.0.251", "eth0").decision, Decision::Indeterminate { .. }));
 }
 
 #[test]
