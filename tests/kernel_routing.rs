@@ -580,6 +580,13 @@ fn kernel_source_selection() {
     ns.ip("route add 203.0.113.0/24 via 10.0.0.254 dev eth0 src 10.2.0.1");
     ns.ip("route add 192.0.2.0/24 dev cali0 scope link");
     ns.ip("route add 198.18.0.0/24 via 10.0.0.254 dev eth0");
+    // A device with only a link-scope address: usable for link-scope routes, not for a gateway.
+    ns.ip("link add cali9 type veth peer name calip9");
+    ns.ip("link set cali9 up");
+    ns.ip("link set calip9 up");
+    ns.ip("addr add 169.254.7.1/16 dev cali9 scope link");
+    ns.ip("route add 192.0.2.128/25 dev cali9 scope link");
+    ns.ip("route add 198.18.5.0/24 via 169.254.1.1 dev cali9 onlink");
     let fib = compare(
         &ns,
         &[
@@ -603,6 +610,8 @@ fn kernel_source_selection() {
             "127.0.0.1 oif eth0",
             "10.1.0.255 oif eth0",
             "10.1.0.255",
+            "192.0.2.200",
+            "198.18.5.5",
         ],
     );
     assert_eq!(fib.inet_select_addr("cali0", "192.0.2.7".parse().expect("ip"), Scope::Universe), Some("10.0.0.1".parse().expect("ip")));
