@@ -773,18 +773,26 @@ fn lookup_cost_on_a_large_node() {
     let outk = FlowKey { proto: 6, dport: 9090, ..FlowKey::output(a("10.244.0.77")) };
     assert_eq!(unicast(&f.route_input(&fwd)).0, "tunl0");
     assert_eq!(unicast(&f.route_output(&outk)).0, "cali0075");
-    // Best of several batches: the build machine is shared, and contention only adds time.
+    // CPU time of this thread (not wall time: the build machine is shared and contention only
+    // adds waiting), best of several batches.
+    let cpu_ns = || -> Option<u64> {
+        std::fs::read_to_string("/proc/thread-self/schedstat").ok()?.split_whitespace().next()?.parse().ok()
+    };
     let n = 4_000u32;
     let mut per_pair = f64::MAX;
     for _ in 0..5 {
-        let start = std::time::Instant::now();
+        let (c0, t0) = (cpu_ns(), std::time::Instant::now());
         for _ in 0..n {
             std::hint::black_box(f.route_input(std::hint::black_box(&fwd)));
             std::hint::black_box(f.route_output(std::hint::black_box(&outk)));
         }
-        per_pair = per_pair.min(start.elapsed().as_nanos() as f64 / n as f64);
+        let spent = match (c0, cpu_ns()) {
+            (Some(a), Some(b)) => (b - a) as f64,
+            _ => t0.elapsed().as_nanos() as f64,
+        };
+        per_pair = per_pair.min(spent / n as f64);
     }
-    eprintln!("routing: input+output lookup pair: {per_pair:.0} ns");
+    eprintln!("routing: input+output lookup pair: {per_pair:.0} ns of CPU");
     if !cfg!(debug_assertions) {
         assert!(per_pair < 5_000.0, "input+output lookup pair took {per_pair:.0} ns");
     }
