@@ -34,11 +34,23 @@ const SCOPE_HOST: u8 = 254;
 /// `IPTOS_RT_MASK`: the TOS bits routing looks at.
 const IPTOS_RT_MASK: u8 = 0x1c;
 
+/// Steps being collected; with `on == false` (a quiet lookup) nothing is built.
+struct Steps {
+    on: bool,
+    v: Vec<Step>,
+}
+
+impl Steps {
+    fn new(on: bool) -> Steps {
+        Steps { on, v: if on { Vec::with_capacity(8) } else { Vec::new() } }
+    }
+}
+
 /// A prepared routing view of one namespace (built once, queried many times).
 pub struct Fib {
     ns: String,
     devs: Vec<Dev>,
-    dev_idx: HashMap<String, usize>,
+    dev_idx: HashMap<String, usize, std::hash::BuildHasherDefault<PrefixHasher>>,
     lo: Option<usize>,
     addrs: Vec<IfAddr>,
     /// Every configured address (`inet_lookup_ifaddr_rcu`), first holder wins.
@@ -76,6 +88,9 @@ pub struct FlowKey {
     /// `FLOWI_FLAG_ANYSRC`: keep a bound source even if it is not local (`ip_route_me_harder`
     /// sets it for sources of type LOCAL or UNICAST).
     pub anysrc: bool,
+    /// Build no trace steps (the decision is the same): for callers that only need the answer,
+    /// e.g. to enumerate outcomes before tracing the ones they report.
+    pub quiet: bool,
 }
 
 impl Default for FlowKey {
@@ -92,6 +107,7 @@ impl Default for FlowKey {
             dport: 0,
             uid: None,
             anysrc: false,
+            quiet: false,
         }
     }
 }
@@ -233,10 +249,31 @@ struct RouteC {
     src_note: String,
 }
 
+/// Prefix maps are keyed by masked IPv4 addresses: a multiplicative hash is enough (and several
+/// times cheaper than SipHash); the keys come from the snapshot, not from an adversary.
+#[derive(Default, Clone, Copy)]
+struct PrefixHasher(u64);
+
+impl std::hash::Hasher for PrefixHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ *b as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.0 = (v as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type PrefixMap = HashMap<u32, Vec<usize>, std::hash::BuildHasherDefault<PrefixHasher>>;
+
 struct Table {
     /// Prefix lengths present, longest first; per length the routes keyed by masked prefix, in
     /// `fib_find_alias` order (table id desc, TOS desc, metric asc, dump order).
-    by_len: Vec<(u32, HashMap<u32, Vec<usize>>)>,
+    by_len: Vec<(u32, PrefixMap)>,
 }
 
 /// The internal flow (`struct flowi4`).
@@ -602,7 +639,7 @@ impl Fib {
     pub fn new(ns: &Namespace) -> Fib {
         let cr = ConfReader { s: &ns.sysctls };
         let mut devs = Vec::with_capacity(ns.links.len());
-        let mut dev_idx = HashMap::new();
+        let mut dev_idx: HashMap<String, usize, std::hash::BuildHasherDefault<PrefixHasher>> = HashMap::default();
         let mut lo = None;
         let mut has_vrf = false;
         for l in &ns.links {
@@ -757,12 +794,12 @@ impl Fib {
             members.entry(ti).or_default().push(i);
         }
         for (ti, list) in members {
-            let mut by_len: BTreeMap<u8, HashMap<u32, Vec<usize>>> = BTreeMap::new();
+            let mut by_len: BTreeMap<u8, PrefixMap> = BTreeMap::new();
             for i in list {
                 let r = &fib.routes[i];
                 by_len.entry(r.plen).or_default().entry(r.dst & mask_of(r.plen)).or_default().push(i);
             }
-            let mut v: Vec<(u32, HashMap<u32, Vec<usize>>)> = Vec::new();
+            let mut v: Vec<(u32, PrefixMap)> = Vec::new();
             for (len, mut map) in by_len.into_iter().rev() {
                 for list in map.values_mut() {
                     // `fib_find_alias` order; the sort is stable so dump order breaks ties.
@@ -797,12 +834,16 @@ impl Fib {
     fn step(&self, kind: StepKind) -> Step {
         Step { ns: String::new(), kind, packet_after: None }
     }
-    fn note(&self, steps: &mut Vec<Step>, text: String) {
-        steps.push(self.step(StepKind::Note { text }));
+    fn note(&self, steps: &mut Steps, text: String) {
+        if steps.on {
+            steps.v.push(self.step(StepKind::Note { text }));
+        }
     }
-    fn conf_note(&self, steps: &mut Vec<Step>, c: &Conf) {
+    fn conf_note(&self, steps: &mut Steps, c: &Conf) {
         if let Some(a) = &c.assumed {
-            self.note(steps, a.clone());
+            if steps.on {
+                self.note(steps, a.clone());
+            }
         }
     }
 
@@ -968,17 +1009,19 @@ impl Fib {
         nh.dev.is_some_and(|d| self.devs[d].ignore_linkdown.val != 0)
     }
 
-    fn route_step(&self, steps: &mut Vec<Step>, table: u32, route: String, result: String) {
-        steps.push(self.step(StepKind::Route { table: table_name(table), route, result }));
+    fn route_step(&self, steps: &mut Steps, table: u32, route: &str, result: &str) {
+        if steps.on {
+            steps.v.push(self.step(StepKind::Route { table: table_name(table), route: route.to_string(), result: result.to_string() }));
+        }
     }
 
     /// One table consulted by a rule (or by the merged fast path).
     /// `quiet_miss`: say nothing when the table has no match (the local table under custom
     /// rules misses for almost every packet; saying so on every trace is noise).
-    fn consult(&self, table: u32, fl: &Fl, ignore_linkstate: bool, steps: &mut Vec<Step>, quiet_miss: bool) -> Result<Res, &'static str> {
+    fn consult(&self, table: u32, fl: &Fl, ignore_linkstate: bool, steps: &mut Steps, quiet_miss: bool) -> Result<Res, &'static str> {
         let Some(&t) = self.table_idx.get(&table) else {
             if !quiet_miss {
-                self.route_step(steps, table, String::new(), "table does not exist: continue".into());
+                self.route_step(steps, table, "", "table does not exist: continue");
             }
             return Err("EAGAIN");
         };
@@ -991,18 +1034,18 @@ impl Fib {
                     RouteType::Broadcast => "matched (broadcast)",
                     _ => "matched",
                 };
-                self.route_step(steps, r.table, r.text.clone(), what.to_string());
+                self.route_step(steps, r.table, &r.text, what);
                 Ok(res)
             }
             TLookup::Reject(e, ri) => {
                 let r = &self.routes[ri];
                 let what = if e == "EAGAIN" { "throw: continue with the next rule".to_string() } else { format!("{}: {e}", r.rtype.as_str()) };
-                self.route_step(steps, r.table, r.text.clone(), what);
+                self.route_step(steps, r.table, &r.text, &what);
                 Err(e)
             }
             TLookup::NoMatch => {
-                if !quiet_miss {
-                    self.route_step(steps, table, String::new(), format!("no route to {} in this table", ip(fl.dst)));
+                if !quiet_miss && steps.on {
+                    self.route_step(steps, table, "", &format!("no route to {} in this table", ip(fl.dst)));
                 }
                 Err("EAGAIN")
             }
@@ -1012,7 +1055,7 @@ impl Fib {
     // -----------------------------------------------------------------------------------------
     // Policy rules: `fib_rules.c:fib_rules_lookup`, or `ip_fib.h:fib_lookup` without custom rules
 
-    fn fib_lookup(&self, fl: &Fl, ignore_linkstate: bool, steps: &mut Vec<Step>) -> Result<Res, LookErr> {
+    fn fib_lookup(&self, fl: &Fl, ignore_linkstate: bool, steps: &mut Steps) -> Result<Res, LookErr> {
         if !self.custom_rules {
             // `include/net/ip_fib.h:fib_lookup`: main (which holds local), then default when
             // main has no match; a reject route in main is final (checked on 6.18: a blackhole
@@ -1046,10 +1089,10 @@ impl Fib {
             }
             // The rule's step goes before whatever its action says; a local-table miss says
             // nothing at all.
-            let mark = steps.len();
+            let mark = steps.v.len();
             let quiet = rc.rule.action == RuleAction::Table(RT_TABLE_LOCAL);
-            if !quiet {
-                steps.push(self.step(StepKind::FibRule { priority: rc.rule.priority, text: rc.text.clone() }));
+            if !quiet && steps.on {
+                steps.v.push(self.step(StepKind::FibRule { priority: rc.rule.priority, text: rc.text.clone() }));
             }
             let mut reason = None;
             let err = match rc.rule.action {
@@ -1081,8 +1124,8 @@ impl Fib {
                 }
                 RuleAction::Table(t) => self.consult(t, fl, ignore_linkstate, steps, quiet),
             };
-            if quiet && steps.len() > mark {
-                steps.insert(mark, self.step(StepKind::FibRule { priority: rc.rule.priority, text: rc.text.clone() }));
+            if quiet && steps.v.len() > mark {
+                steps.v.insert(mark, self.step(StepKind::FibRule { priority: rc.rule.priority, text: rc.text.clone() }));
             }
             match err {
                 Ok(res) => {
@@ -1248,7 +1291,7 @@ impl Fib {
         fl: &Fl,
         oif: Option<usize>,
         dev: usize,
-        steps: &mut Vec<Step>,
+        steps: &mut Steps,
     ) -> Result<bool, (&'static str, DropReason, String)> {
         let d = &self.devs[dev];
         let r = d.rp_filter.val.clamp(0, 2);
@@ -1270,11 +1313,11 @@ impl Fib {
             }
         }
         // The reverse lookup's steps only matter when it refuses the packet.
-        let mut rsteps = Vec::new();
+        let mut rsteps = Steps::new(steps.on);
         let v = self.reverse_path(src, dst, fl, oif, dev, r, &mut rsteps);
         if v.is_err() {
             self.note(steps, format!("rp_filter={r} on {}: reverse lookup of {} (fib_validate_source)", d.name, ip(src)));
-            steps.append(&mut rsteps);
+            steps.v.append(&mut rsteps.v);
         }
         v
     }
@@ -1289,7 +1332,7 @@ impl Fib {
         oif: Option<usize>,
         dev: usize,
         r: i64,
-        steps: &mut Vec<Step>,
+        steps: &mut Steps,
     ) -> Result<bool, (&'static str, DropReason, String)> {
         let d = &self.devs[dev];
         let mut rfl = Fl {
@@ -1343,7 +1386,7 @@ impl Fib {
             ));
         }
         rfl.oif = Some(dev);
-        let mut scratch = Vec::new();
+        let mut scratch = Steps::new(false);
         Ok(match self.fib_lookup(&rfl, true, &mut scratch) {
             Ok(res2) => {
                 let r2 = &self.routes[res2.route];
@@ -1356,8 +1399,8 @@ impl Fib {
     // -----------------------------------------------------------------------------------------
     // Input routing: `route.c:ip_route_input_slow`
 
-    fn result(&self, decision: Decision, steps: Vec<Step>) -> RouteResult {
-        RouteResult { decision, steps, rtype: None, dev: None, table: None, route: None, branches: Vec::new() }
+    fn result(&self, decision: Decision, steps: Steps) -> RouteResult {
+        RouteResult { decision, steps: steps.v, rtype: None, dev: None, table: None, route: None, branches: Vec::new() }
     }
 
     fn fail(reason: DropReason, errno: &'static str, icmp: Option<(u8, u8)>) -> Decision {
@@ -1366,7 +1409,7 @@ impl Fib {
 
     /// Routes a packet received on `key.iif` (which must be set) with source `key.src`.
     pub fn route_input(&self, key: &FlowKey) -> RouteResult {
-        let mut steps = Vec::with_capacity(8);
+        let mut steps = Steps::new(!key.quiet);
         let Some(iif) = key.iif.as_deref() else {
             return self.result(Decision::Indeterminate { what: "input routing without an input device".into() }, steps);
         };
@@ -1389,7 +1432,7 @@ impl Fib {
             uid: Some(0),
             scope: SCOPE_UNIVERSE,
         };
-        let martian = |steps: Vec<Step>, what: String| -> RouteResult {
+        let martian = |steps: Steps, what: String| -> RouteResult {
             let mut steps = steps;
             self.note(&mut steps, what);
             self.result(Self::fail(DropReason::Martian, "EINVAL", None), steps)
@@ -1425,7 +1468,7 @@ impl Fib {
             }
         }
 
-        let mut out = self.result(Decision::Broadcast, Vec::new());
+        let mut out = self.result(Decision::Broadcast, Steps::new(false));
         let res = if broadcast_input {
             None
         } else {
@@ -1441,7 +1484,7 @@ impl Fib {
                         self.note(&mut steps, format!("forwarding=0 on {iif}: dropped silently (ip_error sends no ICMP)"));
                     }
                     out.decision = Self::fail(reason, errno, icmp);
-                    out.steps = steps;
+                    out.steps = steps.v;
                     return out;
                 }
             }
@@ -1457,25 +1500,25 @@ impl Fib {
         if broadcast_input || rtype == Some(RouteType::Broadcast) {
             if !broadcast_input && d.bc_forwarding.val != 0 && self.bc_forwarding_all {
                 out.decision = Decision::Indeterminate { what: "bc_forwarding of directed broadcasts is not modelled".into() };
-                out.steps = steps;
+                out.steps = steps.v;
                 return out;
             }
             if saddr != 0 {
                 if let Err((errno, reason, why)) = self.validate_source(saddr, 0, &fl, None, dev, &mut steps) {
                     self.note(&mut steps, why);
                     out.decision = Self::fail(reason, errno, None);
-                    out.steps = steps;
+                    out.steps = steps.v;
                     return out;
                 }
             }
             out.rtype = Some(RouteType::Broadcast);
             out.decision = Decision::Broadcast;
-            out.steps = steps;
+            out.steps = steps.v;
             return out;
         }
         let Some(res) = res else {
             out.decision = Decision::Indeterminate { what: "input lookup produced no result".into() };
-            out.steps = steps;
+            out.steps = steps.v;
             return out;
         };
         let r = &self.routes[res.route];
@@ -1483,24 +1526,24 @@ impl Fib {
             if let Err((errno, reason, why)) = self.validate_source(saddr, daddr, &fl, None, dev, &mut steps) {
                 self.note(&mut steps, why);
                 out.decision = Self::fail(reason, errno, None);
-                out.steps = steps;
+                out.steps = steps.v;
                 return out;
             }
             out.decision = Decision::Local { src: ip(saddr) };
-            out.steps = steps;
+            out.steps = steps.v;
             return out;
         }
         self.conf_note(&mut steps, &d.forwarding);
         if d.forwarding.val == 0 {
             self.note(&mut steps, format!("net.ipv4.conf.{iif}.forwarding=0: not forwarded, dropped without ICMP"));
             out.decision = Self::fail(DropReason::ForwardingDisabled, "EHOSTUNREACH", None);
-            out.steps = steps;
+            out.steps = steps.v;
             return out;
         }
         if r.rtype != RouteType::Unicast {
             self.note(&mut steps, format!("martian destination {}: route type {} cannot be forwarded", ip(daddr), r.rtype.as_str()));
             out.decision = Self::fail(DropReason::Martian, "EINVAL", None);
-            out.steps = steps;
+            out.steps = steps.v;
             return out;
         }
 
@@ -1514,7 +1557,7 @@ impl Fib {
         for (ni, p) in &choices {
             let nh = &r.nhs[*ni];
             let Some(odev) = nh.dev else { continue };
-            let mut bsteps = Vec::new();
+            let mut bsteps = Steps::new(steps.on);
             let dec = match self.validate_source(saddr, daddr, &fl, Some(odev), dev, &mut bsteps) {
                 Err((errno, reason, why)) => {
                     self.note(&mut bsteps, why);
@@ -1533,7 +1576,7 @@ impl Fib {
                 }
             };
             if first {
-                steps.extend(bsteps);
+                steps.v.extend(bsteps.v);
                 out.decision = dec.clone();
                 out.dev = Some(self.devs[odev].name.clone());
                 first = false;
@@ -1545,7 +1588,7 @@ impl Fib {
         if first {
             out.decision = Self::fail(DropReason::NoRoute, "ENETUNREACH", None);
         }
-        out.steps = steps;
+        out.steps = steps.v;
         out
     }
 
@@ -1554,18 +1597,18 @@ impl Fib {
 
     /// Routes a locally generated packet (`key.iif` is ignored: the kernel uses `lo`).
     pub fn route_output(&self, key: &FlowKey) -> RouteResult {
-        let mut steps = Vec::with_capacity(8);
+        let mut steps = Steps::new(!key.quiet);
         let mut saddr = key.src.map(u).unwrap_or(0);
         let daddr = u(key.dst);
-        let mut out = self.result(Decision::Broadcast, Vec::new());
-        let fail = |mut out: RouteResult, steps: Vec<Step>, reason: DropReason, errno: &'static str| {
+        let mut out = self.result(Decision::Broadcast, Steps::new(false));
+        let fail = |mut out: RouteResult, steps: Steps, reason: DropReason, errno: &'static str| {
             out.decision = Self::fail(reason, errno, None);
-            out.steps = steps;
+            out.steps = steps.v;
             out
         };
-        let indet = |mut out: RouteResult, steps: Vec<Step>, what: String| {
+        let indet = |mut out: RouteResult, steps: Steps, what: String| {
             out.decision = Decision::Indeterminate { what };
-            out.steps = steps;
+            out.steps = steps.v;
             out
         };
         let oif = match key.oif.as_deref() {
@@ -1594,7 +1637,7 @@ impl Fib {
                 out.dev = Some(d.to_string());
                 out.rtype = Some(RouteType::Broadcast);
                 out.decision = Decision::Broadcast;
-                out.steps = steps;
+                out.steps = steps.v;
                 return out;
             }
             if !key.anysrc && !self.is_local(ip(saddr)) {
@@ -1618,7 +1661,7 @@ impl Fib {
                 out.dev = Some(od.name.clone());
                 out.rtype = Some(RouteType::Broadcast);
                 out.decision = Decision::Broadcast;
-                out.steps = steps;
+                out.steps = steps.v;
                 let _ = saddr;
                 return out;
             }
@@ -1636,7 +1679,7 @@ impl Fib {
             out.dev = Some(self.lo.map(|l| self.devs[l].name.clone()).unwrap_or_else(|| "lo".into()));
             out.rtype = Some(RouteType::Local);
             out.decision = Decision::Local { src: ip(s) };
-            out.steps = steps;
+            out.steps = steps.v;
             return out;
         }
         let fl = Fl {
@@ -1669,7 +1712,7 @@ impl Fib {
                     } else {
                         Decision::Unicast { dev: self.devs[o].name.clone(), nexthop: key.dst, gateway: None, src: ip(s) }
                     };
-                    out.steps = steps;
+                    out.steps = steps.v;
                     return out;
                 }
                 return fail(out, steps, reason, e);
@@ -1683,7 +1726,7 @@ impl Fib {
             let s = if saddr != 0 { saddr } else { r.prefsrc.unwrap_or(daddr) };
             out.dev = Some(self.lo.map(|l| self.devs[l].name.clone()).unwrap_or_else(|| "lo".into()));
             out.decision = Decision::Local { src: ip(s) };
-            out.steps = steps;
+            out.steps = steps.v;
             return out;
         }
         if matches!(r.rtype, RouteType::Multicast | RouteType::Anycast) || is_multicast(daddr) {
@@ -1730,8 +1773,10 @@ impl Fib {
                 if s == 0 {
                     self.note(&mut steps, "no address to use as source on any device: 0.0.0.0".into());
                 } else if saddr == 0 {
-                    let text = if r.prefsrc.is_some() { r.src_note.clone() } else { nh.src_note.clone() };
-                    self.note(&mut steps, text);
+                    if steps.on {
+                        let text = if r.prefsrc.is_some() { r.src_note.clone() } else { nh.src_note.clone() };
+                        self.note(&mut steps, text);
+                    }
                 }
                 if is_loopback(s) && !self.devs[odev].loopback {
                     self.note(&mut steps, format!("source {} is loopback and the route leaves {}", ip(s), self.devs[odev].name));
@@ -1747,7 +1792,7 @@ impl Fib {
         if first {
             out.decision = Self::fail(DropReason::NoRoute, "ENETUNREACH", None);
         }
-        out.steps = steps;
+        out.steps = steps.v;
         out
     }
 
@@ -1786,7 +1831,7 @@ impl Fib {
         // `rpfilter_get_saddr`
         let saddr = if is_multicast(t) || is_lbcast(t) || is_zeronet(t) { 0 } else { t };
         let fl = Fl { dst: s, src: saddr, iif: self.lo, oif: None, mark, tos: 0, proto: 0, sport: 0, dport: 0, uid: Some(0), scope: SCOPE_UNIVERSE };
-        let mut scratch = Vec::new();
+        let mut scratch = Steps::new(false);
         // `rpfilter_lookup_reverse`
         let res = match self.fib_lookup(&fl, true, &mut scratch) {
             Ok(res) => res,
@@ -1838,7 +1883,7 @@ impl Fib {
             uid: Some(0),
             scope: (scope.value().saturating_add(1)).max(SCOPE_LINK),
         };
-        let mut scratch = Vec::new();
+        let mut scratch = Steps::new(false);
         let mut res = None;
         if table != 0 && table != RT_TABLE_MAIN {
             if let Some(&t) = self.table_idx.get(&table) {

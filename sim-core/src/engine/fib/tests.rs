@@ -778,23 +778,28 @@ fn lookup_cost_on_a_large_node() {
     let cpu_ns = || -> Option<u64> {
         std::fs::read_to_string("/proc/thread-self/schedstat").ok()?.split_whitespace().next()?.parse().ok()
     };
-    let n = 4_000u32;
-    let mut per_pair = f64::MAX;
-    for _ in 0..5 {
+    // The scheduler updates the CPU clock at ticks and switches, so measure one long run.
+    let measure = |fwd: &FlowKey, outk: &FlowKey| {
+        let n = 30_000u32;
         let (c0, t0) = (cpu_ns(), std::time::Instant::now());
         for _ in 0..n {
-            std::hint::black_box(f.route_input(std::hint::black_box(&fwd)));
-            std::hint::black_box(f.route_output(std::hint::black_box(&outk)));
+            std::hint::black_box(f.route_input(std::hint::black_box(fwd)));
+            std::hint::black_box(f.route_output(std::hint::black_box(outk)));
         }
         let spent = match (c0, cpu_ns()) {
-            (Some(a), Some(b)) => (b - a) as f64,
+            (Some(a), Some(b)) if b > a => (b - a) as f64,
             _ => t0.elapsed().as_nanos() as f64,
         };
-        per_pair = per_pair.min(spent / n as f64);
-    }
-    eprintln!("routing: input+output lookup pair: {per_pair:.0} ns of CPU");
+        spent / n as f64
+    };
+    let traced = measure(&fwd, &outk);
+    let (qf, qo) = (FlowKey { quiet: true, ..fwd.clone() }, FlowKey { quiet: true, ..outk.clone() });
+    assert_eq!(f.route_input(&qf).decision, f.route_input(&fwd).decision);
+    assert!(f.route_input(&qf).steps.is_empty() && !f.route_input(&fwd).steps.is_empty());
+    let quiet = measure(&qf, &qo);
+    eprintln!("routing: input+output lookup pair: {traced:.0} ns of CPU traced, {quiet:.0} ns quiet");
     if !cfg!(debug_assertions) {
-        assert!(per_pair < 5_000.0, "input+output lookup pair took {per_pair:.0} ns");
+        assert!(traced < 5_000.0, "input+output lookup pair took {traced:.0} ns");
     }
 }
 
