@@ -1772,11 +1772,9 @@ impl Fib {
             if first {
                 if s == 0 {
                     self.note(&mut steps, "no address to use as source on any device: 0.0.0.0".into());
-                } else if saddr == 0 {
-                    if steps.on {
-                        let text = if r.prefsrc.is_some() { r.src_note.clone() } else { nh.src_note.clone() };
-                        self.note(&mut steps, text);
-                    }
+                } else if saddr == 0 && steps.on {
+                    let text = if r.prefsrc.is_some() { r.src_note.clone() } else { nh.src_note.clone() };
+                    self.note(&mut steps, text);
                 }
                 if is_loopback(s) && !self.devs[odev].loopback {
                     self.note(&mut steps, format!("source {} is loopback and the route leaves {}", ip(s), self.devs[odev].name));
