@@ -459,6 +459,12 @@ fn kernel_policy_rules() {
     ns.ip("rule add pref 100 fwmark 0x1/0x3 lookup 100");
     ns.ip("route add default via 10.1.0.254 dev eth1 table 100");
     ns.ip("route add throw 198.51.100.0/24 table 100");
+    // A rule naming a device that does not exist never matches ("detached"); a goto to a
+    // priority nobody has is unresolved and skipped.
+    ns.ip("rule add pref 105 iif ghost0 lookup 105");
+    ns.ip("rule add pref 106 oif ghost1 lookup 105");
+    ns.ip("route add default via 10.2.0.105 dev eth2 table 105");
+    ns.ip("rule add pref 107 to 203.0.113.64/26 goto 108");
     ns.ip("rule add pref 110 from 10.2.0.0/24 lookup 110");
     ns.ip("route add default via 10.2.0.254 dev eth2 table 110");
     ns.ip("rule add pref 120 iif eth1 lookup 120");
@@ -493,6 +499,7 @@ fn kernel_policy_rules() {
     let q = [
         "203.0.113.5",
         "203.0.113.200",
+        "203.0.113.70",
         "203.0.113.5 mark 0x1",
         "203.0.113.5 mark 0x5",
         "203.0.113.5 mark 0x2",
