@@ -16,6 +16,26 @@
 //! - "Custom rules" and "custom local routes" are sticky flags in the kernel
 //!   (`fib_has_custom_rules`, `fib_has_custom_local_routes`); a snapshot shows only the current
 //!   state, so a rule set equal to the three defaults counts as "no custom rules".
+//! - Multicast (input group membership, output), VRF (`l3mdev` rules when VRF devices exist),
+//!   directed-broadcast forwarding (`bc_forwarding`) and `fib_select_default` among equal-metric
+//!   default routes are indeterminate, never guessed. Route realms (tclassid) are not in the
+//!   model, so the rp_filter fast path assumes there are none.
+//!
+//! Facts checked against the running kernel (Linux 6.18, `tests/kernel_routing.rs`) where
+//! netfilter-model.md says otherwise or says nothing:
+//! - Only 0.0.0.0 itself is a "zeronet" martian; the rest of 0.0.0.0/8 is unicast (Linux 5.3+).
+//! - A reject route (blackhole, unreachable, prohibit, throw) makes a table lookup fail, so
+//!   `__inet_dev_addr_type` reads the address as UNICAST: `xt_addrtype` never sees BLACKHOLE from a
+//!   route, and an onlink gateway under a blackhole is accepted. Only a LOCAL (or broadcast...)
+//!   result refuses the gateway ("Nexthop has invalid gateway").
+//! - In `fib_validate_source` a reverse lookup that hits a reject route is a *failed* lookup:
+//!   accepted with rp_filter 0, EXDEV otherwise. Only a successful non-unicast result (local
+//!   without accept_local, broadcast) is a martian source regardless of rp_filter.
+//! - Without custom rules a reject route in main is final; table default is consulted only when
+//!   main has no match at all.
+//! - Since 6.16 `fib_select_multipath` scores nexthops: a bound source equal to a nexthop's source
+//!   pins the flow to it.
+//! - Anything routed out `lo` (e.g. `oif lo`) is local delivery (`RTCF_LOCAL`), whatever the type.
 
 use crate::model::link::LinkKind;
 use crate::model::route::{RouteType, RT_TABLE_DEFAULT, RT_TABLE_LOCAL, RT_TABLE_MAIN};
