@@ -1021,3 +1021,54 @@ fn kernel_rpfilter_match() {
     }
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
+
+/// A real node's policy routing, replayed: the k3s + flannel + NetBird node of the corpus
+/// (`corpus/routes/k3s-v1.30.6-flannel-kuberouter-netpol-netbird-ddanielgal-ytdl.ip-rule.txt`
+/// and `...ip-route-main.txt`, quoted below). NetBird's own table is not in the dump: it gets one
+/// made-up peer network (10.99.0.0/16 dev wt0) in table 7120, NetBird's default table id.
+#[test]
+fn kernel_corpus_netbird_node() {
+    const IP_ROUTE_MAIN: &str = "\
+default via 192.168.1.1 dev eth0 proto dhcp src 192.168.1.105 metric 100
+10.42.0.0/24 dev cni0 proto kernel scope link src 10.42.0.1
+100.90.0.0/16 dev wt0 proto kernel scope link src 100.90.167.160
+192.168.1.0/24 dev eth0 proto kernel scope link src 192.168.1.105 metric 100
+192.168.1.1 dev eth0 proto dhcp scope link src 192.168.1.105 metric 100";
+    let ns = Ns::new("netbird");
+    for (d, p, a) in [("eth0", "eth0p", "192.168.1.105/24"), ("cni0", "cni0p", "10.42.0.1/24"), ("wt0", "wt0p", "100.90.167.160/16")] {
+        ns.ip(&format!("link add {d} type veth peer name {p}"));
+        ns.ip(&format!("link set {d} up"));
+        ns.ip(&format!("link set {p} up"));
+        // The dump's prefix routes carry metrics the kernel's own would not: add them by hand.
+        ns.ip(&format!("addr add {a} dev {d} noprefixroute"));
+    }
+    // Gateways need their link routes first (`fib_check_nh_v4_gw`).
+    for line in IP_ROUTE_MAIN.lines().filter(|l| !l.contains(" via ")).chain(IP_ROUTE_MAIN.lines().filter(|l| l.contains(" via "))) {
+        ns.ip(&format!("route add {line}"));
+    }
+    ns.ip("rule add pref 105 from all lookup main suppress_prefixlength 0");
+    ns.ip("rule add pref 110 not from all fwmark 0x1bd00 lookup 7120");
+    ns.ip("route add 10.99.0.0/16 dev wt0 table 7120");
+    ns.sysctl("net.ipv4.ip_forward=1");
+    let fib = compare(
+        &ns,
+        &[
+            "8.8.8.8",
+            "8.8.8.8 mark 0x1bd00",
+            "10.42.0.5",
+            "10.99.1.1",
+            "10.99.1.1 mark 0x1bd00",
+            "100.90.1.1",
+            "192.168.1.1",
+            "192.168.1.77",
+            "10.99.1.1 from 10.42.0.5 iif cni0",
+            "8.8.8.8 from 10.42.0.5 iif cni0",
+            "10.42.0.9 from 100.90.3.3 iif wt0",
+            "192.168.1.105 from 10.42.0.5 iif cni0",
+        ],
+    );
+    // NetBird's design: main's default route is suppressed at 105 and the packet falls to 110.
+    let r = ask(&fib, "10.99.1.1");
+    let text = format!("{:?}", r.steps);
+    assert!(text.contains("suppress_prefixlength 0") || text.contains("suppressed"), "{text}");
+}
