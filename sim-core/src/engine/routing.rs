@@ -74,7 +74,9 @@ pub struct Fib {
     lo: Option<usize>,
     addrs: Vec<IfAddr>,
     /// Every configured address (`inet_lookup_ifaddr_rcu`), first holder wins.
-    ifaddr: HashMap<u32, usize>,
+    ifaddr: HashMap<u32, usize, std::hash::BuildHasherDefault<PrefixHasher>>,
+    /// Inconsistencies in the snapshot (an address or route on a device `ip link` did not list).
+    issues: Vec<String>,
     rules: Vec<RuleC>,
     custom_rules: bool,
     /// Local and main share one trie while there are no custom rules (`fib_new_table`).
@@ -253,6 +255,8 @@ struct NhC {
     saddr: u32,
     /// The trace sentence for a source chosen this way (built once).
     src_note: String,
+    /// The route names a device the snapshot does not list.
+    unknown_dev: bool,
 }
 
 struct RouteC {
@@ -323,6 +327,8 @@ enum TLookup {
     Found(Res),
     /// A reject-type route (`fib_props[type].error`): the errno, and the route.
     Reject(&'static str, usize),
+    /// The route chosen uses a device the snapshot does not list.
+    Unknown(usize),
     NoMatch,
 }
 
@@ -690,9 +696,13 @@ impl Fib {
         }
         let bc_forwarding_all = cr.all_value("bc_forwarding").0 != 0;
         let mut addrs = Vec::new();
-        let mut ifaddr = HashMap::new();
+        let mut ifaddr: HashMap<u32, usize, std::hash::BuildHasherDefault<PrefixHasher>> = HashMap::default();
+        let mut issues = Vec::new();
         for a in &ns.addrs {
-            let Some(&d) = dev_idx.get(&a.ifname) else { continue };
+            let Some(&d) = dev_idx.get(&a.ifname) else {
+                issues.push(format!("address {}/{} is on device {}, which is not in the link list: ignored", a.local, a.prefix_len, a.ifname));
+                continue;
+            };
             let m = mask_of(a.prefix_len);
             let local = u(a.local);
             let address = a.peer.map(u).unwrap_or(local);
@@ -705,7 +715,9 @@ impl Fib {
         // list does).
         let mut rules_m: Vec<FibRule> = if ns.rules.is_empty() { FibRule::defaults() } else { ns.rules.clone() };
         rules_m.sort_by_key(|r| r.priority);
-        let custom_rules = rules_m != FibRule::defaults();
+        // `protocol` is bookkeeping (`kernel` on the default rules in some dumps), not a selector.
+        let unprotocol = |v: &[FibRule]| v.iter().map(|r| FibRule { protocol: None, ..r.clone() }).collect::<Vec<_>>();
+        let custom_rules = unprotocol(&rules_m) != unprotocol(&FibRule::defaults());
         let find_dev = |n: &Option<String>| n.as_ref().map(|n| dev_idx.get(n).copied());
         let mut rules: Vec<RuleC> = rules_m
             .iter()
@@ -732,6 +744,7 @@ impl Fib {
             lo,
             addrs,
             ifaddr,
+            issues,
             rules,
             custom_rules,
             merged: !custom_rules,
@@ -764,7 +777,8 @@ impl Fib {
                         gw,
                         dev,
                         weight: nh.weight.max(1),
-                        dead: nh.dead || down || (nh.dev.is_some() && dev.is_none()),
+                        dead: nh.dead || down,
+                        unknown_dev: nh.dev.is_some() && dev.is_none(),
                         linkdown: nh.linkdown || carrier,
                         saddr,
                         src_note,
@@ -775,6 +789,13 @@ impl Fib {
             // unknown protocol, as from `route -n`, is taken as the kernel's).
             if r.rtype == RouteType::Local && r.protocol.as_deref().is_some_and(|p| p != "kernel") {
                 fib.custom_local_routes = true;
+            }
+            for nh in &r.nexthops {
+                if let Some(d) = &nh.dev {
+                    if !fib.dev_idx.contains_key(d) {
+                        fib.issues.push(format!("route `{}` uses device {d}, which is not in the link list", route_text(r)));
+                    }
+                }
             }
             fib.routes.push(RouteC {
                 table: r.table,
@@ -969,6 +990,7 @@ impl Fib {
                     }
                 }
             }
+            TLookup::Unknown(ri) if limit_dev.is_none() => self.routes[ri].rtype,
             _ => RouteType::Unicast,
         }
     }
@@ -1011,6 +1033,9 @@ impl Fib {
                     // `fib_lookup_good_nhc`
                     if nh.dead {
                         continue;
+                    }
+                    if nh.unknown_dev {
+                        return TLookup::Unknown(ri);
                     }
                     if nh.linkdown && !ignore_linkstate && self.ignore_linkdown(nh) {
                         continue;
@@ -1063,6 +1088,10 @@ impl Fib {
                 self.route_step(steps, r.table, &r.text, &what);
                 Err(e)
             }
+            TLookup::Unknown(ri) => {
+                self.route_step(steps, self.routes[ri].table, &self.routes[ri].text, "its device is not in the snapshot");
+                Err("EUNKNOWN")
+            }
             TLookup::NoMatch => {
                 if !quiet_miss && steps.on {
                     self.route_step(steps, table, "", &format!("no route to {} in this table", ip(fl.dst)));
@@ -1087,6 +1116,7 @@ impl Fib {
             return match r {
                 Ok(res) => Ok(res),
                 Err("EAGAIN") => Err(LookErr::Errno("ENETUNREACH", DropReason::NoRoute)),
+                Err("EUNKNOWN") => Err(self.unknown_dev_route(fl)),
                 Err(e) => Err(LookErr::Errno(e, errno_reason(e))),
             };
         }
@@ -1159,11 +1189,22 @@ impl Fib {
                 Err("EAGAIN") => {
                     i += 1;
                 }
+                Err("EUNKNOWN") => return Err(self.unknown_dev_route(fl)),
                 Err(e) => return Err(LookErr::Errno(e, reason.unwrap_or_else(|| errno_reason(e)))),
             }
         }
         self.note(steps, "no policy rule produced a route (ESRCH -> ENETUNREACH)".into());
         Err(LookErr::Errno("ENETUNREACH", DropReason::NoRoute))
+    }
+
+    fn unknown_dev_route(&self, fl: &Fl) -> LookErr {
+        LookErr::Indeterminate(format!("the route to {} uses a device that is not in the snapshot's link list", ip(fl.dst)))
+    }
+
+    /// Inconsistencies found while building: things the snapshot mentions that it does not
+    /// define (to be reported as diagnostics by the caller).
+    pub fn issues(&self) -> &[String] {
+        &self.issues
     }
 
     /// `fib4_rule_suppress`.
@@ -1381,6 +1422,7 @@ impl Fib {
         };
         let res = match self.fib_lookup(&rfl, false, steps) {
             Ok(res) => res,
+            Err(LookErr::Indeterminate(w)) => return Err(("EUNKNOWN", DropReason::NoRoute, format!("reverse-path check: {w}"))),
             Err(_) => return last_resort(format!("rp_filter: no route back to {}", ip(src))),
         };
         let rt = &self.routes[res.route];
@@ -1421,6 +1463,15 @@ impl Fib {
 
     fn result(&self, decision: Decision, steps: Steps) -> RouteResult {
         RouteResult { decision, steps: steps.v, rtype: None, dev: None, table: None, route: None, branches: Vec::new() }
+    }
+
+    /// A refusal by `fib_validate_source`, or indeterminate when its lookup left the model.
+    fn refused(reason: DropReason, errno: &'static str, why: &str) -> Decision {
+        if errno == "EUNKNOWN" {
+            Decision::Indeterminate { what: why.to_string() }
+        } else {
+            Self::fail(reason, errno, None)
+        }
     }
 
     fn fail(reason: DropReason, errno: &'static str, icmp: Option<(u8, u8)>) -> Decision {
@@ -1525,8 +1576,8 @@ impl Fib {
             }
             if saddr != 0 {
                 if let Err((errno, reason, why)) = self.validate_source(saddr, 0, &fl, None, dev, &mut steps) {
+                    out.decision = Self::refused(reason, errno, &why);
                     self.note(&mut steps, why);
-                    out.decision = Self::fail(reason, errno, None);
                     out.steps = steps.v;
                     return out;
                 }
@@ -1544,8 +1595,8 @@ impl Fib {
         let r = &self.routes[res.route];
         if r.rtype == RouteType::Local {
             if let Err((errno, reason, why)) = self.validate_source(saddr, daddr, &fl, None, dev, &mut steps) {
+                out.decision = Self::refused(reason, errno, &why);
                 self.note(&mut steps, why);
-                out.decision = Self::fail(reason, errno, None);
                 out.steps = steps.v;
                 return out;
             }
@@ -1580,8 +1631,9 @@ impl Fib {
             let mut bsteps = Steps::new(steps.on);
             let dec = match self.validate_source(saddr, daddr, &fl, Some(odev), dev, &mut bsteps) {
                 Err((errno, reason, why)) => {
+                    let d = Self::refused(reason, errno, &why);
                     self.note(&mut bsteps, why);
-                    Self::fail(reason, errno, None)
+                    d
                 }
                 Ok(onlink) => {
                     if odev == dev && onlink && d.send_redirects.val != 0 {

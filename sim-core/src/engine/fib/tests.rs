@@ -829,3 +829,13 @@ fn fib_is_shareable_across_threads() {
     let r = std::thread::scope(|s| s.spawn(|| out(&f, "10.1.0.9")).join().expect("thread"));
     assert_eq!(unicast(&r).0, "eth1");
 }
+
+#[test]
+fn unknown_devices_are_reported_not_guessed() {
+    let mut b = router();
+    b.route("10.9.0.0/16 via 10.1.0.2 dev ghost0");
+    let f = b.fib();
+    assert_eq!(f.issues().len(), 1, "{:?}", f.issues());
+    assert!(matches!(out(&f, "10.9.1.1").decision, Decision::Indeterminate { .. }));
+    assert_eq!(unicast(&out(&f, "10.8.1.1")).0, "eth0");
+}
