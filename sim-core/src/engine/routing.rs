@@ -1478,7 +1478,10 @@ impl Fib {
         Decision::Fail { reason, errno, icmp }
     }
 
-    /// Routes a packet received on `key.iif` (which must be set) with source `key.src`.
+    /// Routes a packet received on `key.iif` (which must be set) with source `key.src`
+    /// (`ip_route_input_noref`). Packets a local socket sent to a local address come back
+    /// through `lo` with their output route attached and are *not* routed again: do not call
+    /// this for them (the kernel would not, and the martian-source check would refuse them).
     pub fn route_input(&self, key: &FlowKey) -> RouteResult {
         let mut steps = Steps::new(!key.quiet);
         let Some(iif) = key.iif.as_deref() else {
