@@ -885,6 +885,31 @@ fn kernel_packets_forwarding_and_rp_filter() {
             assert!(!k && after > before, "rp_filter=1 should drop and count IPReversePathFilter");
         }
     }
+    // Hairpin: C sends to 10.0.0.77 through R, which forwards it back out r0 and flags an ICMP
+    // redirect (IPSKB_DOREDIRECT); R counts it as Icmp OutRedirects (the redirect itself is
+    // routed by R's asymmetric route, so C may never see it).
+    t.c.ip("route add 10.0.0.77/32 via 10.0.0.1");
+    let redirect_case = |what: &str, bad: &mut Vec<String>| {
+        let fib = Fib::new(&t.r.snapshot());
+        let key = FlowKey { proto: 17, dport: 9, ..FlowKey::input("10.0.0.2".parse().expect("ip"), "10.0.0.77".parse().expect("ip"), "r0") };
+        let r = fib.route_input(&key);
+        let before = t.r.counter("Icmp", "OutRedirects");
+        let o = t.c.exec("bash -c 'echo x > /dev/udp/10.0.0.77/9'");
+        assert!(o.status.success());
+        let start = Instant::now();
+        let mut kernel = false;
+        while start.elapsed() < Duration::from_millis(800) && !kernel {
+            kernel = t.r.counter("Icmp", "OutRedirects") > before;
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if r.redirect != kernel {
+            bad.push(format!("{what}: kernel redirect {kernel}, model {} ({:?})", r.redirect, r.decision));
+        }
+    };
+    redirect_case("hairpin, send_redirects on", &mut bad);
+    t.r.sysctl("net.ipv4.conf.all.send_redirects=0");
+    t.r.sysctl("net.ipv4.conf.r0.send_redirects=0");
+    redirect_case("hairpin, send_redirects off", &mut bad);
     assert!(bad.is_empty(), "{}", bad.join("\n\n"));
 }
 

@@ -170,6 +170,8 @@ pub struct Branch {
     pub probability: f64,
     pub weight: u32,
     pub decision: Decision,
+    /// As `RouteResult::redirect`, for this branch.
+    pub redirect: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -188,6 +190,9 @@ pub struct RouteResult {
     /// Multipath: every live nexthop with its probability (the first equals `decision`). Empty
     /// for single-path results.
     pub branches: Vec<Branch>,
+    /// Forwarded back out its input device towards an on-link source: `__mkroute_input` sets
+    /// IPSKB_DOREDIRECT and `ip_forward` will send an ICMP redirect (rate-limited).
+    pub redirect: bool,
 }
 
 /// Why `fib_check_nh_v4_gw` refuses a gateway: the errno and the extack message iproute2 prints.
@@ -214,6 +219,7 @@ struct Dev {
     accept_local: Conf,
     src_valid_mark: Conf,
     send_redirects: Conf,
+    shared_media: Conf,
     ignore_linkdown: Conf,
     bc_forwarding: Conf,
 }
@@ -591,7 +597,9 @@ impl ConfReader<'_> {
         self.s.values.get(key).and_then(|v| v.split_whitespace().next()?.parse().ok())
     }
     fn default_of(&self, key: &str) -> i64 {
-        self.s.int(key).map(|(v, _)| v).unwrap_or(0)
+        // Kernel defaults the model's table does not list (`devinet.c:ipv4_devconf`).
+        let builtin = if key.ends_with(".send_redirects") || key.ends_with(".shared_media") { 1 } else { 0 };
+        self.s.int(key).map(|(v, _)| v).unwrap_or(builtin)
     }
     /// The device's own value: as given, else what a new device inherits from `default`, else
     /// the kernel default.
@@ -690,6 +698,7 @@ impl Fib {
                 accept_local: cr.or(&l.name, "accept_local"),
                 src_valid_mark: cr.or(&l.name, "src_valid_mark"),
                 send_redirects: cr.or(&l.name, "send_redirects"),
+                shared_media: cr.or(&l.name, "shared_media"),
                 ignore_linkdown: cr.or(&l.name, "ignore_routes_with_linkdown"),
                 bc_forwarding: cr.and(&l.name, "bc_forwarding"),
             });
@@ -890,6 +899,12 @@ impl Fib {
 
     // -----------------------------------------------------------------------------------------
     // Addresses
+
+    /// `devinet.c:inet_addr_onlink`: `a` (and `b` unless 0) in the subnet of one of the device's
+    /// addresses.
+    fn addr_onlink(&self, dev: usize, a: u32, b: u32) -> bool {
+        self.devs[dev].addrs.iter().map(|&i| &self.addrs[i]).any(|f| (a ^ f.address) & f.mask == 0 && (b == 0 || (b ^ f.address) & f.mask == 0))
+    }
 
     /// `devinet.c:inet_select_addr` on a device index.
     fn select_addr(&self, d: usize, dst: u32, scope: u8) -> u32 {
@@ -1462,7 +1477,7 @@ impl Fib {
     // Input routing: `route.c:ip_route_input_slow`
 
     fn result(&self, decision: Decision, steps: Steps) -> RouteResult {
-        RouteResult { decision, steps: steps.v, rtype: None, dev: None, table: None, route: None, branches: Vec::new() }
+        RouteResult { decision, steps: steps.v, rtype: None, dev: None, table: None, route: None, branches: Vec::new(), redirect: false }
     }
 
     /// A refusal by `fib_validate_source`, or indeterminate when its lookup left the model.
@@ -1632,6 +1647,7 @@ impl Fib {
             let nh = &r.nhs[*ni];
             let Some(odev) = nh.dev else { continue };
             let mut bsteps = Steps::new(steps.on);
+            let mut redirect = false;
             let dec = match self.validate_source(saddr, daddr, &fl, Some(odev), dev, &mut bsteps) {
                 Err((errno, reason, why)) => {
                     let d = Self::refused(reason, errno, &why);
@@ -1639,7 +1655,13 @@ impl Fib {
                     d
                 }
                 Ok(onlink) => {
-                    if odev == dev && onlink && d.send_redirects.val != 0 {
+                    // `__mkroute_input`: IPSKB_DOREDIRECT.
+                    if odev == dev
+                        && onlink
+                        && d.send_redirects.val != 0
+                        && (d.shared_media.val != 0 || self.addr_onlink(dev, saddr, nh.gw.unwrap_or(0)))
+                    {
+                        redirect = true;
                         self.note(&mut bsteps, format!("packet leaves {iif} where it came in: ICMP redirect flagged (send_redirects)"));
                     }
                     Decision::Unicast {
@@ -1654,10 +1676,11 @@ impl Fib {
                 steps.v.extend(bsteps.v);
                 out.decision = dec.clone();
                 out.dev = Some(self.devs[odev].name.clone());
+                out.redirect = redirect;
                 first = false;
             }
             if r.nhs.len() > 1 {
-                out.branches.push(Branch { probability: *p, weight: nh.weight, decision: dec });
+                out.branches.push(Branch { probability: *p, weight: nh.weight, decision: dec, redirect });
             }
         }
         if first {
@@ -1859,7 +1882,7 @@ impl Fib {
                 first = false;
             }
             if choices.len() > 1 || r.nhs.len() > 1 && oif.is_none() {
-                out.branches.push(Branch { probability: *p, weight: nh.weight, decision: dec });
+                out.branches.push(Branch { probability: *p, weight: nh.weight, decision: dec, redirect: false });
             }
         }
         if first {

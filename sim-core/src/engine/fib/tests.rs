@@ -839,3 +839,18 @@ fn unknown_devices_are_reported_not_guessed() {
     assert!(matches!(out(&f, "10.9.1.1").decision, Decision::Indeterminate { .. }));
     assert_eq!(unicast(&out(&f, "10.8.1.1")).0, "eth0");
 }
+
+#[test]
+fn redirect_flag_on_hairpin_forwarding() {
+    let mut b = router();
+    b.sysctl("net.ipv4.ip_forward", "1");
+    b.route("10.7.0.0/16 via 10.0.0.254 dev eth0");
+    let f = b.fib();
+    // On-link source, out the input device: IPSKB_DOREDIRECT.
+    let r = inp(&f, "10.0.0.9", "10.7.1.1", "eth0");
+    assert_eq!(unicast(&r).0, "eth0");
+    assert!(r.redirect);
+    assert!(!inp(&f, "10.0.0.9", "10.1.0.9", "eth0").redirect);
+    b.sysctl("net.ipv4.conf.all.send_redirects", "0").sysctl("net.ipv4.conf.eth0.send_redirects", "0");
+    assert!(!inp(&b.fib(), "10.0.0.9", "10.7.1.1", "eth0").redirect);
+}
