@@ -431,7 +431,11 @@ fn kernel_table_lookup_and_route_types() {
     ns.ip("route add prohibit 192.0.2.128/26");
     ns.ip("route add throw 192.0.2.192/26");
     ns.ip("route add local 198.51.100.0/24 dev lo table main");
-    let mut q = Vec::new();
+    // An address on a device that is down stays local (its host-scope route survives).
+    ns.ip("link add tunl7 type veth peer name tunl7p");
+    ns.ip("addr add 10.244.2.0/32 dev tunl7");
+    ns.ip("addr add 10.66.0.1/24 dev tunl7");
+    let mut q = vec!["10.244.2.0".to_string(), "10.244.2.0 from 10.2.0.9 iif eth2".into(), "10.66.0.9".into(), "10.66.0.1".into()];
     for dst in [
         "10.9.9.9", "10.9.8.8", "10.8.1.1", "10.7.1.1", "10.1.0.77", "10.1.0.1", "10.0.0.1", "127.0.0.9", "10.1.0.255",
         "192.0.2.1", "192.0.2.65", "192.0.2.129", "192.0.2.200", "203.0.113.5", "198.51.100.9",
