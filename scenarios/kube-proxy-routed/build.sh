@@ -81,7 +81,9 @@ grep -v '^#' "$here/rules/node.rules" | x node iptables-restore
 logdir=${LOGDIR:-/dev/null}
 listen() {
   if [ "$logdir" = /dev/null ]; then log=/dev/null; else log="$logdir/$1.$2$3.jsonl"; fi
-  x "$1" "$nfpath" probe listen "--$2" "$3" --timeout-ms 600000 >"$log" 2>/dev/null &
+  # A plain command, not the x function: dash would leak its saved copy of our stdout into the
+  # background job, and whoever reads our output would wait for the listener to exit.
+  ip netns exec "$prefix-$1" "$nfpath" probe listen "--$2" "$3" --timeout-ms 600000 >"$log" 2>/dev/null </dev/null &
 }
 listen pod-a tcp 8080
 listen pod-b tcp 8080
