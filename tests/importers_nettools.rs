@@ -95,7 +95,11 @@ fn ifconfig_matches_ip_addr() {
     assert_eq!(links.len(), jl.len());
     for l in &jl {
         let b = links.iter().find(|b| b.name == l.name).unwrap();
-        assert_eq!((b.up, b.mtu, b.mac), (l.up, l.mtu, l.mac), "{}", l.name);
+        assert_eq!((b.up, b.mtu), (l.up, l.mtu), "{}", l.name);
+        // ifconfig prints no address for the loopback device.
+        if l.kind != LinkKind::Loopback {
+            assert_eq!(b.mac, l.mac, "{}", l.name);
+        }
     }
     assert!(p.ipv6_ignored > 0);
 }
