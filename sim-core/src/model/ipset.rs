@@ -40,6 +40,8 @@ pub enum SetElem {
     Iface(String),
     Mac(crate::model::types::Mac),
     Mark(u32),
+    /// A member set of a `list:set` (its name).
+    Set(String),
     /// An IPv6 or otherwise unmodelled element, as written.
     Other(String),
 }

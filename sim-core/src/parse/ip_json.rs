@@ -853,7 +853,7 @@ mod tests {
     fn bad_value_points_at_the_value() {
         let p = parse_routes("r.json", "[{\"dst\": \"10.0.0.0/8\",\n \"dev\": \"eth0\", \"metric\": \"x\"}]");
         let d = p.diagnostics.iter().find(|d| d.code == "bad-value").unwrap();
-        assert_eq!(d.span.to_string(), "r.json:2:29");
+        assert_eq!(d.span.to_string(), "r.json:2:27");
         assert_eq!(p.value.len(), 1);
     }
 
