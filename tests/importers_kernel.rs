@@ -154,6 +154,18 @@ fn live_snapshot_matches_the_kernel() {
     assert_eq!(socks.iter().any(|s| s.proto == 6 && s.port == 81), v4_81);
     assert_eq!(nb.ipv6_ignored.get("sockets"), Some(&1));
 
+    // `ip netconf` and `sysctl -a` give the same per-device values.
+    xa("sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.br0.rp_filter=2 net.ipv4.conf.up0.rp_filter=1 net.ipv4.conf.up0.proxy_arp=1");
+    let nc = sim_core::parse::sysctl::parse_netconf("ip-netconf.txt", &xa("ip netconf")).value;
+    let sc = sim_core::parse::sysctl::parse("sysctl.txt", &xa("sysctl -a 2>/dev/null | grep -E '^net\\.ipv4\\.(ip_forward|conf\\.)'")).value;
+    assert_eq!(nc.get("net.ipv4.ip_forward"), Some(("1", false)));
+    for dev in ["br0", "up0", "vx0", "lo", "all"] {
+        for key in ["forwarding", "rp_filter", "proxy_arp"] {
+            assert_eq!(nc.conf(dev, key), sc.conf(dev, key), "{dev} {key}");
+        }
+    }
+    assert_eq!(sc.conf("br0", "rp_filter"), (2, false));
+
     // route -n and ip -j agree on A's main table, including `*` (blackhole) and `!` rows.
     let rn = route_n::parse("route-n.txt", &xa("route -n")).value;
     let j = ip_json::parse_routes("ip-route.json", &xa("ip -j -d route show table main")).value;

@@ -207,3 +207,22 @@ fn ss_from_a_real_namespace() {
     assert_eq!(f(8080).local, Some(ip("198.51.100.2")));
     assert_eq!(f(53).process.as_deref(), Some("socat"));
 }
+
+#[test]
+fn netconf_old_and_new() {
+    // Old iproute2 (`ipv4 dev X ...`), from the gravity workshop.
+    let g = sysctl::parse_netconf("g", &corpus("links/gravity-flannel-vxlan-gravitational-workshop.ip-netconf.txt"));
+    assert!(errors(&g.diagnostics).is_empty(), "{:?}", g.diagnostics);
+    assert_eq!(g.value.conf("flannel.1", "rp_filter"), (1, false));
+    assert_eq!(g.value.conf("lo", "rp_filter"), (0, false));
+    assert_eq!(g.value.get("net.ipv4.ip_forward"), Some(("1", false)));
+    // iproute2 6.1 (`inet X ...`), from namespace a.
+    let a = sysctl::parse_netconf("a", &fixture("netns-a-text/ip-netconf.txt"));
+    assert!(errors(&a.diagnostics).is_empty(), "{:?}", a.diagnostics);
+    let s = sysctl::parse("s", &fixture("netns-a/sysctl.txt")).value;
+    for dev in ["br0", "upa", "vx0"] {
+        for key in ["forwarding", "rp_filter", "proxy_arp"] {
+            assert_eq!(a.value.conf(dev, key).0, s.conf(dev, key).0, "{dev} {key}");
+        }
+    }
+}

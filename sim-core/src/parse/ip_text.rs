@@ -628,6 +628,11 @@ pub fn parse_link_blocks(file: &str, text: &str) -> (Counted<(Vec<Link>, Vec<Add
             continue;
         }
         if let Some(lt) = k.strip_prefix("link/") {
+            // `-d` adds `promiscuity ... minmtu ... numtxqueues` to this line; with it, a device
+            // without a kind line really has no `linkinfo` (a NIC or loopback).
+            if c.ws.iter().any(|w| matches!(w.text, "promiscuity" | "minmtu" | "numtxqueues")) {
+                any_details = true;
+            }
             link_line(&mut t, ln, lt, &mut c, link);
             continue;
         }

@@ -37,6 +37,7 @@ const KNOWN: &[&str] = &[
     "bridge-fdb.txt",
     "route-n.txt",
     "ifconfig-a.txt",
+    "ip-netconf.txt",
 ];
 
 fn is_iptables_s(name: &str) -> bool {
@@ -216,11 +217,16 @@ pub fn load(name: &str, files: &BTreeMap<String, String>) -> Parsed<Namespace> {
         None => l.provenance("fdb", "default: no bridge-fdb.json, no static fdb entries (bridges learn, VXLAN devices have no remotes beyond their own `remote`)"),
     }
 
-    match l.pick(&["sysctl.txt"]) {
-        Some((f, t)) => {
+    match l.pick(&["sysctl.txt", "ip-netconf.txt"]) {
+        Some((f, t)) if f == "sysctl.txt" => {
             let c = plain(sysctl::parse(f, t));
             l.ns.sysctls = l.take(c, "sysctls");
             l.provenance("sysctls", f);
+        }
+        Some((f, t)) => {
+            let c = plain(sysctl::parse_netconf(f, t));
+            l.ns.sysctls = l.take(c, "sysctls");
+            l.provenance("sysctls", format!("{f} (per-device forwarding, rp_filter, proxy_arp only; other keys kernel defaults)"));
         }
         None => {
             l.ns.sysctls = Sysctls::default();

@@ -52,3 +52,71 @@ pub fn parse(file: &str, text: &str) -> Parsed<Sysctls> {
     }
     Parsed { value: Sysctls { values, imported: true }, diagnostics: diags }
 }
+
+/// `ip netconf` -> the per-device sysctls it shows (forwarding, rp_filter, proxy_neigh as
+/// proxy_arp, ignore_routes_with_linkdown). Old iproute2 prints `ipv4 dev eth0 ...` and
+/// `ipv4 all ...`, newer `inet eth0 ...`; IPv6 lines are skipped. `all`'s forwarding is also
+/// `net.ipv4.ip_forward`, which the kernel keeps as the same value (devinet.c `ip_forward`).
+pub fn parse_netconf(file: &str, text: &str) -> Parsed<Sysctls> {
+    let mut diags = Vec::new();
+    let mut values: BTreeMap<String, String> = BTreeMap::new();
+    for (ln, l) in lex::lines(text) {
+        let ws = lex::words(l);
+        let Some(fam) = ws.first() else {
+            continue;
+        };
+        match fam.text {
+            "ipv4" | "inet" => {}
+            // IPv6 settings are not modelled.
+            "ipv6" | "inet6" => continue,
+            other => {
+                diags.push(Diagnostic::error(Span::new(file, ln, fam.col), "syntax", format!("expected an `ip netconf` line starting with `inet` or `ipv4`, found `{other}`: skipped")));
+                continue;
+            }
+        }
+        let mut i = 1;
+        if ws.get(i).map(|w| w.text) == Some("dev") {
+            i += 1;
+        }
+        let Some(dev) = ws.get(i) else {
+            continue;
+        };
+        let dev = dev.text.replace('.', "/");
+        i += 1;
+        while i + 1 < ws.len() {
+            let (k, v) = (ws[i].text, ws[i + 1]);
+            let val = match (k, v.text) {
+                ("rp_filter", "strict") => Some("1"),
+                ("rp_filter", "loose") => Some("2"),
+                (_, "on") => Some("1"),
+                (_, "off") => Some("0"),
+                (_, n) if n.parse::<i64>().is_ok() => Some(n),
+                _ => None,
+            };
+            let key = match k {
+                "forwarding" => Some("forwarding"),
+                "rp_filter" => Some("rp_filter"),
+                "proxy_neigh" => Some("proxy_arp"),
+                "ignore_routes_with_linkdown" => Some("ignore_routes_with_linkdown"),
+                _ => None,
+            };
+            match (key, val) {
+                (Some(key), Some(val)) => {
+                    values.insert(format!("net.ipv4.conf.{dev}.{key}"), val.to_string());
+                    if dev == "all" && key == "forwarding" {
+                        values.insert("net.ipv4.ip_forward".into(), val.to_string());
+                    }
+                }
+                (Some(_), None) => diags.push(Diagnostic::error(Span::new(file, ln, v.col), "bad-value", format!("`{k} {}`: value not understood", v.text))),
+                _ => {}
+            }
+            i += 2;
+        }
+    }
+    diags.push(Diagnostic::info(
+        Span::new(file, 1, 0),
+        "netconf-limits",
+        "`ip netconf` gives per-device forwarding, rp_filter, proxy_arp and ignore_routes_with_linkdown only; every other sysctl takes its kernel default",
+    ));
+    Parsed { value: Sysctls { values, imported: true }, diagnostics: diags }
+}
