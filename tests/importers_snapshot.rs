@@ -56,7 +56,8 @@ fn text_snapshot_gives_the_same_namespace() {
     assert!(info("unused-file", "ifconfig-a.txt"));
     assert!(info("unknown-file", "proc-nf_conntrack.txt"));
     let t = p.value;
-    assert_eq!(t.provenance["sysctls"], "default: no sysctl.txt, kernel defaults assumed");
+    assert_eq!(t.provenance["sysctls"], "ip-netconf.txt (per-device forwarding, rp_filter, proxy_arp only; other keys kernel defaults)");
+    assert_eq!(t.sysctls.conf("br0", "rp_filter"), j.sysctls.conf("br0", "rp_filter"));
     assert_eq!(t.provenance["sockets"], "default: no sockets.txt, every port assumed to listen");
     assert_eq!(t.provenance["ipsets"], "ipset-list.txt");
     assert!(t.sockets.is_none());
@@ -99,6 +100,8 @@ fn missing_required_files_are_errors() {
     let files: Vec<_> = p.diagnostics.iter().filter(|d| d.code == "missing-file").map(|d| d.span.file.as_str()).collect();
     assert_eq!(files, vec!["ip-addr.json", "ip-link.json", "ip-route.json", "iptables-save.txt"]);
     assert_eq!(p.value.provenance["conntrack"], "default: no conntrack.txt, the conntrack table is empty");
+    assert_eq!(p.value.provenance["sysctls"], "default: no sysctl.txt, kernel defaults assumed");
+    assert!(!p.value.sysctls.imported);
 }
 
 #[test]
