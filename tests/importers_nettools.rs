@@ -134,3 +134,15 @@ fn old_ifconfig_layout() {
     assert_eq!(links[1].kind, LinkKind::Loopback);
     assert_eq!((addrs[0].local, addrs[0].prefix_len, addrs[0].broadcast), (ip("172.17.0.2"), 16, Some(ip("172.17.255.255"))));
 }
+
+#[test]
+fn ifconfig_unmodelled_hardware_is_reported_where_it_is() {
+    let text = "eth0: flags=4163<UP,BROADCAST,RUNNING,MULTICAST>  mtu 1500\n        inet 192.0.2.1  netmask 255.255.255.0  broadcast 192.0.2.255\n        ether 02:00:00:00:00:01  txqueuelen 1000  (Ethernet)\n\nwg0: flags=209<UP,POINTOPOINT,RUNNING,NOARP>  mtu 1420\n        inet 10.9.0.1  netmask 255.255.255.255  destination 10.9.0.2\n        unspec 00-00-00-00-00-00-00-00-00-00-00-00-00-00-00-00  txqueuelen 1000  (UNSPEC)\n";
+    let p = ifconfig::parse("i", text);
+    let w: Vec<_> = p.diagnostics.iter().filter(|d| d.code == "unknown-kind").collect();
+    assert_eq!(w.len(), 1);
+    assert_eq!(w[0].span.to_string(), "i:5:1");
+    let (links, addrs) = p.value;
+    assert_eq!(links[1].kind, LinkKind::Other { name: "unspec".into() });
+    assert_eq!(addrs[1].peer, Some(ip("10.9.0.2")));
+}

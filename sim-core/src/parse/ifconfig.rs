@@ -71,6 +71,8 @@ pub fn parse_counted(file: &str, text: &str) -> Counted<(Vec<Link>, Vec<Addr>)> 
     let mut v6 = 0usize;
     let mut links: Vec<Link> = Vec::new();
     let mut addrs: Vec<Addr> = Vec::new();
+    // The line of each device's first block, for diagnostics about the device as a whole.
+    let mut header_line: Vec<u32> = Vec::new();
     // The device the indented lines belong to, and the alias label when the block is `eth0:1`.
     let mut cur: Option<(usize, Option<String>)> = None;
     for (ln, l) in lex::lines(text) {
@@ -98,6 +100,7 @@ pub fn parse_counted(file: &str, text: &str) -> Counted<(Vec<Link>, Vec<Addr>)> 
                 }
                 None => {
                     links.push(new_link(links.len() as u32 + 1, base));
+                    header_line.push(ln);
                     links.len() - 1
                 }
             };
@@ -205,6 +208,15 @@ pub fn parse_counted(file: &str, text: &str) -> Counted<(Vec<Link>, Vec<Addr>)> 
                 }
             }
             _ => diags.push(Diagnostic::warning(Span::new(file, ln, ws[0].col), "unknown-line", format!("line not understood and ignored: `{}`", l.trim()))),
+        }
+    }
+    for (k, ln) in links.iter().zip(&header_line) {
+        if let LinkKind::Other { name } = &k.kind {
+            diags.push(Diagnostic::warning(
+                Span::new(file, *ln, 1),
+                "unknown-kind",
+                format!("`{}` has hardware type `{name}` (a tun, wireguard or other non-ethernet device): kept as an unmodelled device", k.name),
+            ));
         }
     }
     if !links.is_empty() {

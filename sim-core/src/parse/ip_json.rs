@@ -183,6 +183,13 @@ pub fn parse_links_counted(file: &str, text: &str) -> Counted<Vec<Link>> {
                 out.push(l);
             }
         }
+        if !items.is_empty() && !items.iter().any(|o| o.has("linkinfo")) {
+            ctx.diags.push(Diagnostic::info(
+                Span::new(file, 1, 0),
+                "no-details",
+                "no device has `linkinfo`: the listing was taken without `-d`, so veth, bridge, vxlan and other kinds read as plain ethernet",
+            ));
+        }
     }
     resolve_link_names(&mut out);
     ctx.finish(out)

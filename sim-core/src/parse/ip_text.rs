@@ -757,7 +757,10 @@ fn link_line(t: &mut Tx<'_>, ln: u32, lt: &str, c: &mut Cur<'_>, link: &mut Link
         "loopback" => link.kind = LinkKind::Loopback,
         "ether" => {}
         "ipip" => link.kind = LinkKind::Ipip(TunnelInfo::default()),
-        other => link.kind = LinkKind::Other { name: format!("link/{other}") },
+        other => {
+            link.kind = LinkKind::Other { name: format!("link/{other}") };
+            t.warn(ln, 0, "unknown-kind", format!("`{}` has link type `{other}` (no `-d` kind on the next line tells more): kept as an unmodelled device", link.name));
+        }
     }
     if matches!(lt, "ether" | "loopback") {
         if let Some(m) = c.peek() {
