@@ -93,6 +93,8 @@ fn live_snapshot_matches_the_kernel() {
     xa("ip link set vx0 up");
     xa("ip route add blackhole 10.244.9.0/26 proto bird");
     xa("ip route add unreachable 10.250.0.0/16");
+    xa("ip route add prohibit 10.251.0.0/16");
+    xa("ip route add throw 10.11.0.0/16");
     xa("ip route add 10.252.0.0/16 nexthop via 198.51.100.2 dev up0 weight 1 nexthop via 198.51.100.3 dev up0 weight 3");
     xa("ip route add default via 198.51.100.2 table 100");
     xa("ip route add 10.96.0.0/16 via 198.51.100.2 dev up0");
@@ -167,10 +169,20 @@ fn live_snapshot_matches_the_kernel() {
     assert_eq!(sc.conf("br0", "rp_filter"), (2, false));
 
     // route -n and ip -j agree on A's main table, including `*` (blackhole) and `!` rows.
-    let rn = route_n::parse("route-n.txt", &xa("route -n")).value;
+    // The two ambiguities route -n has (`*` is blackhole or throw, `!` unreachable or prohibit)
+    // are imported as blackhole and unreachable, each with a warning on its row.
+    let rnp = route_n::parse("route-n.txt", &xa("route -n"));
+    let rn = rnp.value;
     let j = ip_json::parse_routes("ip-route.json", &xa("ip -j -d route show table main")).value;
     assert_eq!(rn.len(), j.len());
     for r in &j {
-        assert!(rn.iter().any(|x| x.dst == r.dst && x.rtype == r.rtype), "{} {:?} not in route -n", r.dst, r.rtype);
+        let expect = match r.rtype {
+            RouteType::Throw => RouteType::Blackhole,
+            RouteType::Prohibit => RouteType::Unreachable,
+            t => t,
+        };
+        assert!(rn.iter().any(|x| x.dst == r.dst && x.rtype == expect), "{} {:?} not in route -n", r.dst, r.rtype);
     }
+    assert_eq!(rnp.diagnostics.iter().filter(|d| d.code == "no-device-route").count(), 2);
+    assert_eq!(rnp.diagnostics.iter().filter(|d| d.code == "reject-route").count(), 2);
 }

@@ -3,7 +3,11 @@
 //! `route -n` prints `/proc/net/route`, which `fib_route_seq_show` fills from the main table
 //! only, skipping broadcast and multicast routes. Its columns follow the header line, so `-e`
 //! and `-ee` layouts read too. Two kernel facts give the odd rows their meaning:
-//! * Iface `*` is a route without a device: in IPv4 only a blackhole route has none.
+//! * Iface `*` is a route without a device: in IPv4 only blackhole and throw routes have none.
+//!   Blackhole (calico's IPAM blocks) is what such rows almost always are; they are imported as
+//!   blackholes with a warning that names the other possibility.
+//! * Local and anycast routes put in the main table print like device routes (`U`, a device);
+//!   multicast routes are not printed at all. Checked against the kernel on this machine.
 //! * Flag `!` (`RTF_REJECT`) is set for both unreachable and prohibit routes, so the two cannot be
 //!   told apart here; such rows are imported as unreachable, with a warning.
 //!
@@ -125,7 +129,7 @@ pub fn parse_counted(file: &str, text: &str) -> Counted<Vec<Route>> {
         diags.push(Diagnostic::info(
             Span::new(file, 1, 0),
             "route-n-limits",
-            "`route -n` shows the main table only, without protocol, scope or preferred source: the local table and any policy-routing tables are not in this file",
+            "`route -n` shows the main table only, without route types (a local or anycast route looks like a device route, multicast routes are absent), protocol, scope or preferred source: the local table and any policy-routing tables are not in this file",
         ));
     }
     Counted { parsed: Parsed { value: out, diagnostics: diags }, ipv6_ignored: 0 }
@@ -178,10 +182,10 @@ fn row_route(file: &str, cols: &[&str], row: &[Tok<'_>], diags: &mut Vec<Diagnos
     if iface == "*" {
         r.rtype = RouteType::Blackhole;
         let t = get("Iface").unwrap_or(dst_t);
-        diags.push(Diagnostic::info(
+        diags.push(Diagnostic::warning(
             span(t),
-            "blackhole",
-            format!("route to {net} has no interface (`*`): in IPv4 only blackhole routes have no device (fib_route_seq_show), so it is imported as a blackhole"),
+            "no-device-route",
+            format!("route to {net} has no interface (`*`): in IPv4 only blackhole and throw routes have no device (fib_route_seq_show); imported as a blackhole (packets dropped), but if it is a throw route the lookup continues with the next policy rule instead"),
         ));
         return Some(r);
     }
