@@ -300,6 +300,7 @@ pub fn load(name: &str, files: &BTreeMap<String, String>) -> Parsed<Namespace> {
     }
 
     consistency(&mut l);
+    set_references(&mut l);
     let mut diagnostics = l.diags;
     diagnostics.sort_by(|a, b| (a.span.file.as_str(), a.span.line, a.span.col).cmp(&(b.span.file.as_str(), b.span.line, b.span.col)));
     Parsed { value: l.ns, diagnostics }
@@ -392,4 +393,86 @@ fn consistency(l: &mut Loader<'_>) {
         }
     }
     l.diags.extend(out);
+}
+
+fn set_references(l: &mut Loader<'_>) {
+    let mut out = Vec::new();
+    // `-m set --match-set NAME`: iptables-restore refuses a rule naming a set the kernel does
+    // not have (xt_set checkentry), so a missing set means the ipset file is missing or cut.
+    let have_sets = l.ns.provenance.get("ipsets").map(|p| !p.starts_with("default")).unwrap_or(false);
+    let mut named = BTreeSet::new();
+    for t in &l.ns.ruleset.tables {
+        for c in &t.chains {
+            for r in &c.rules {
+                for m in &r.matches {
+                    if let crate::model::ruleset::Match::Set(sm) = m {
+                        if l.ns.ipset(&sm.name).is_none() && named.insert(sm.name.clone()) {
+                            let file = l.ns.ruleset.rule_file(r).to_string();
+                            let why = if have_sets { "is not in the ipset file (listing cut short or taken at another moment?)" } else { "is not known: the snapshot has no ipset-save.txt" };
+                            out.push(Diagnostic::warning(
+                                Span::new(file, r.line, 0),
+                                "unknown-set",
+                                format!("`--match-set {}` (first use; reported once per set): the set {why}; outcomes reaching this rule are indeterminate", sm.name),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    l.diags.extend(out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ruleset::{BaseMatch, Chain, Match, Rule, SetDir, SetMatch, Table, TableName, Target, TextRef};
+    use std::sync::Arc;
+
+    fn with_set_rule(files: &BTreeMap<String, String>) -> Parsed<Namespace> {
+        let mut l = Loader { files, used: BTreeSet::new(), diags: Vec::new(), ns: Namespace::default() };
+        if files.contains_key("ipset-save.txt") {
+            l.ns.ipsets = ipset::parse("ipset-save.txt", &files["ipset-save.txt"]).value;
+            l.ns.provenance.insert("ipsets".into(), "ipset-save.txt".into());
+        }
+        let mut rs = Ruleset::default();
+        let src = rs.add_source("iptables-save.txt", Arc::from("-A INPUT -m set --match-set KUBE-X dst -j ACCEPT"));
+        let mut t = Table::new(TableName::Filter, 1);
+        let rule = Rule {
+            line: 7,
+            text: TextRef { source: src, start: 0, end: 10 },
+            counters: None,
+            base: BaseMatch::default(),
+            matches: vec![Match::Set(SetMatch {
+                neg: false,
+                name: "KUBE-X".into(),
+                dirs: vec![SetDir::Dst],
+                return_nomatch: false,
+                no_update_counters: false,
+                no_update_subcounters: false,
+                counter_tests: Vec::new(),
+            })],
+            target: Target::Accept,
+            unreadable: None,
+        };
+        t.add_chain(Chain { name: "INPUT".into(), policy: None, counters: None, line: 2, rules: vec![rule.clone(), rule] });
+        rs.tables.push(t);
+        l.ns.ruleset = rs;
+        set_references(&mut l);
+        Parsed { value: l.ns, diagnostics: l.diags }
+    }
+
+    #[test]
+    fn rules_naming_unknown_sets_are_reported_once() {
+        let p = with_set_rule(&BTreeMap::new());
+        let d: Vec<_> = p.diagnostics.iter().filter(|d| d.code == "unknown-set").collect();
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].span.to_string(), "iptables-save.txt:7");
+        assert!(d[0].message.contains("no ipset-save.txt"));
+        let mut files = BTreeMap::new();
+        files.insert("ipset-save.txt".to_string(), "create KUBE-X hash:ip\n".to_string());
+        assert!(with_set_rule(&files).diagnostics.is_empty());
+        files.insert("ipset-save.txt".to_string(), "create KUBE-Y hash:ip\n".to_string());
+        assert!(with_set_rule(&files).diagnostics[0].message.contains("not in the ipset file"));
+    }
 }
