@@ -639,7 +639,8 @@ fn route(ctx: &mut Ctx<'_>, o: &J) -> Option<Route> {
         dst,
         tos,
         metric: ctx.u64_of(o, "metric").unwrap_or(0) as u32,
-        protocol: o.get("protocol").map(|p| p.str().map(str::to_string).unwrap_or_else(|| p.show())),
+        // Without `-d`, `ip -j route` leaves out `protocol` exactly when it is boot.
+        protocol: Some(o.get("protocol").map(|p| p.str().map(str::to_string).unwrap_or_else(|| p.show())).unwrap_or_else(|| "boot".into())),
         scope,
         prefsrc: ctx.ipv4_of(o, "prefsrc"),
         nexthops,

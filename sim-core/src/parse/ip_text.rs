@@ -187,19 +187,17 @@ pub fn parse_routes_counted(file: &str, text: &str) -> Counted<Vec<Route>> {
                 continue;
             }
         }
-        // Local/broadcast routes are host-scoped or link-scoped by default; `ip route`
-        // always prints the scope when it differs from the type's default, so the defaults
-        // below only apply to what was not printed (`rtm_scope` defaults in iproute.c).
-        if matches!(r.rtype, RouteType::Local | RouteType::Nat) {
-            r.scope = Scope::Host;
-        } else if matches!(r.rtype, RouteType::Broadcast | RouteType::Multicast | RouteType::Anycast) {
-            r.scope = Scope::Link;
-        }
+        // `ip route` prints `scope` whenever it is not universe (iproute.c print_route), so an
+        // absent scope is universe whatever the type.
         let v6 = route_words(&mut t, ln, l, &mut c, &mut r);
         if v6 {
             t.v6 += 1;
             last_kept = false;
             continue;
+        }
+        // `ip route` leaves out `proto` exactly when it is boot (iproute.c print_route).
+        if r.protocol.is_none() {
+            r.protocol = Some("boot".into());
         }
         // A unicast header without nexthops is a multipath route whose `nexthop` lines follow.
         out.push(r);
