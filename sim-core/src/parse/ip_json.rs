@@ -645,7 +645,8 @@ fn route(ctx: &mut Ctx<'_>, o: &J) -> Option<Route> {
         prefsrc: ctx.ipv4_of(o, "prefsrc"),
         nexthops,
         mtu,
-        origin: Some(format!("{}:{}", ctx.file, o.line)),
+        // One-line JSON puts every route on line 1: the column tells them apart.
+        origin: Some(format!("{}:{}:{}", ctx.file, o.line, o.col)),
     })
 }
 

@@ -329,6 +329,19 @@ fn merge_ruleset(into: &mut Ruleset, from: Ruleset, file: &str, diags: &mut Vec<
     }
 }
 
+/// `file:line` or `file:line:col`, as importers write `Route::origin`.
+fn origin_span(o: Option<&str>) -> Option<Span> {
+    let o = o?;
+    let mut parts = o.rsplitn(3, ':');
+    let a = parts.next()?;
+    let b = parts.next()?;
+    match (parts.next(), b.parse::<u32>(), a.parse::<u32>()) {
+        (Some(f), Ok(line), Ok(col)) => Some(Span::new(f, line, col)),
+        (_, _, Ok(line)) => Some(Span::new(o[..o.len() - a.len() - 1].to_string(), line, 0)),
+        _ => None,
+    }
+}
+
 /// Cross-file name checks: the kernel would not hold an address, route or neighbour on a
 /// device that does not exist, so a mismatch means the files were not taken together.
 fn consistency(l: &mut Loader<'_>) {
@@ -372,8 +385,8 @@ fn consistency(l: &mut Loader<'_>) {
         for nh in &r.nexthops {
             if let Some(d) = &nh.dev {
                 if !names.contains(d.as_str()) && reported.insert(d.clone()) {
-                    let (file, line) = r.origin.as_deref().and_then(|o| o.rsplit_once(':')).map(|(f, n)| (f.to_string(), n.parse().unwrap_or(0))).unwrap_or((route_file.clone(), 0));
-                    out.push(Diagnostic::warning(Span::new(file, line, 0), "unknown-device", format!("route to {} uses device `{d}`, which is not in the link list (first such route; reported once per device)", r.dst)));
+                    let span = origin_span(r.origin.as_deref()).unwrap_or_else(|| Span::new(route_file.clone(), 0, 0));
+                    out.push(Diagnostic::warning(span, "unknown-device", format!("route to {} uses device `{d}`, which is not in the link list (first such route; reported once per device)", r.dst)));
                 }
             }
         }
@@ -474,5 +487,17 @@ mod tests {
         assert!(with_set_rule(&files).diagnostics.is_empty());
         files.insert("ipset-save.txt".to_string(), "create KUBE-Y hash:ip\n".to_string());
         assert!(with_set_rule(&files).diagnostics[0].message.contains("not in the ipset file"));
+    }
+}
+
+#[cfg(test)]
+mod origin_tests {
+    use super::origin_span;
+
+    #[test]
+    fn origins() {
+        assert_eq!(origin_span(Some("ip-route.txt:7")).map(|s| s.to_string()).as_deref(), Some("ip-route.txt:7"));
+        assert_eq!(origin_span(Some("ip-route.json:1:345")).map(|s| s.to_string()).as_deref(), Some("ip-route.json:1:345"));
+        assert_eq!(origin_span(Some("x")), None);
     }
 }
