@@ -139,7 +139,7 @@ pub(crate) fn top_array(ctx: &mut Ctx<'_>, text: &str) -> Option<Vec<J>> {
             }
         },
         Err(d) => {
-            ctx.diags.push(d);
+            ctx.diags.push(*d);
             None
         }
     }
@@ -711,6 +711,12 @@ fn port_range(ctx: &mut Ctx<'_>, o: &J, key: &str) -> Option<(u16, u16)> {
     Some((s, e))
 }
 
+fn uidrange(ctx: &mut Ctx<'_>, o: &J) -> Option<(u32, u32)> {
+    let s = ctx.u64_of(o, "uid_start")?;
+    let e = ctx.u64_of(o, "uid_end").unwrap_or(s);
+    Some((s as u32, e as u32))
+}
+
 fn rule(ctx: &mut Ctx<'_>, o: &J) -> Option<FibRule> {
     ctx.unknown_keys(o, "rule", RULE_KEYS);
     let Ok(from) = rule_prefix(ctx, o, "src", "srclen") else {
@@ -721,10 +727,8 @@ fn rule(ctx: &mut Ctx<'_>, o: &J) -> Option<FibRule> {
         ctx.v6 += 1;
         return None;
     };
-    let fwmark = match ctx.u64_of(o, "fwmark") {
-        Some(m) => Some((m as u32, ctx.u64_of(o, "fwmask").map(|v| v as u32).unwrap_or(u32::MAX))),
-        None => None,
-    };
+    let fwmask = ctx.u64_of(o, "fwmask").map(|v| v as u32).unwrap_or(u32::MAX);
+    let fwmark = ctx.u64_of(o, "fwmark").map(|m| (m as u32, fwmask));
     let ipproto = match o.get("ipproto") {
         None => None,
         Some(p) => {
@@ -790,10 +794,7 @@ fn rule(ctx: &mut Ctx<'_>, o: &J) -> Option<FibRule> {
         ipproto,
         sport: port_range(ctx, o, "sport"),
         dport: port_range(ctx, o, "dport"),
-        uidrange: match ctx.u64_of(o, "uid_start") {
-            Some(s) => Some((s as u32, ctx.u64_of(o, "uid_end").unwrap_or(s) as u32)),
-            None => None,
-        },
+        uidrange: uidrange(ctx, o),
         l3mdev: o.has("l3mdev"),
         suppress_prefixlength: o.get("suppress_prefixlen").and_then(J::i64).map(|v| v as i32),
         suppress_ifgroup: o.get("suppress_ifgroup").map(|g| g.str().map(str::to_string).unwrap_or_else(|| g.show())),

@@ -567,6 +567,9 @@ pub fn parse_addrs_counted(file: &str, text: &str) -> Counted<Vec<Addr>> {
     Counted { parsed: Parsed { value: p.parsed.value.1, diagnostics: p.parsed.diagnostics }, ipv6_ignored: p.ipv6_ignored }
 }
 
+/// Devices and their IPv4 addresses, as one listing of `ip addr` gives both.
+pub type LinksAndAddrs = (Vec<Link>, Vec<Addr>);
+
 /// Whether the text is `ip -br` output (one line per device, no `N:` index).
 fn is_brief(text: &str) -> bool {
     const STATES: &[&str] = &["UP", "DOWN", "UNKNOWN", "LOWERLAYERDOWN", "DORMANT", "NOTPRESENT", "TESTING"];
@@ -582,7 +585,7 @@ fn is_brief(text: &str) -> bool {
 
 /// Reads `ip link`/`ip addr` blocks. Returns the links and addresses, and whether any block had
 /// `-d` details.
-pub fn parse_link_blocks(file: &str, text: &str) -> (Counted<(Vec<Link>, Vec<Addr>)>, bool) {
+pub fn parse_link_blocks(file: &str, text: &str) -> (Counted<LinksAndAddrs>, bool) {
     let mut t = Tx::new(file);
     if is_brief(text) {
         let r = brief(&mut t, text);

@@ -272,7 +272,7 @@ impl<'a> P<'a> {
 }
 
 /// Parses a whole JSON document. On a syntax error returns one error diagnostic at the spot.
-pub(crate) fn parse(file: &str, text: &str) -> Result<J, Diagnostic> {
+pub(crate) fn parse(file: &str, text: &str) -> Result<J, Box<Diagnostic>> {
     let mut p = P { s: text.as_bytes(), text, i: 0, line: 1, line_start: 0 };
     let r = p.value(0).and_then(|v| {
         p.ws();
@@ -283,8 +283,8 @@ pub(crate) fn parse(file: &str, text: &str) -> Result<J, Diagnostic> {
         }
     });
     r.map_err(|(line, col, expected, found)| {
-        Diagnostic::error(Span::new(file, line, col), "json-syntax", format!("not valid JSON: expected {expected}, found {found}"))
-            .with_expected(expected, found)
+        Box::new(Diagnostic::error(Span::new(file, line, col), "json-syntax", format!("not valid JSON: expected {expected}, found {found}"))
+            .with_expected(expected, found))
     })
 }
 
