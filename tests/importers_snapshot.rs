@@ -125,3 +125,16 @@ fn iptables_s_listings_are_read_when_there_is_no_save_file() {
     assert!(!p.diagnostics.iter().any(|d| d.code == "unknown-file"));
     assert!(p.value.sockets.as_ref().unwrap().len() >= 5);
 }
+
+#[test]
+fn index_mismatch_between_json_files_is_reported() {
+    let mut files = folder("netns-a");
+    let addr = files["ip-addr.json"].replacen("\"ifindex\":3,", "\"ifindex\":33,", 1);
+    assert_ne!(addr, files["ip-addr.json"]);
+    files.insert("ip-addr.json".into(), addr);
+    let p = snapshot::load("a", &files);
+    let d: Vec<_> = p.diagnostics.iter().filter(|d| d.code == "index-mismatch").collect();
+    assert_eq!(d.len(), 2, "{d:?}");
+    assert!(d[0].message.contains("`br0` has ifindex 33"));
+    assert!(p.value.addrs_of("br0").all(|a| a.ifindex == 3));
+}

@@ -368,7 +368,15 @@ fn consistency(l: &mut Loader<'_>) {
             Some(i) => {
                 if a.ifindex != *i {
                     // Text forms without indexes (ifconfig, ip -br) numbered devices in order:
-                    // the link list's index is the kernel's.
+                    // the link list's index is the kernel's. Two real indexes that differ mean
+                    // the device was re-created between the two commands.
+                    if addr_file == "ip-addr.json" && l.ns.provenance.get("links").map(String::as_str) == Some("ip-link.json") {
+                        out.push(Diagnostic::warning(
+                            Span::new(addr_file.as_str(), 0, 0),
+                            "index-mismatch",
+                            format!("`{}` has ifindex {} in ip-addr.json but {} in ip-link.json (re-created between the two commands?): the link list's index is used", a.ifname, a.ifindex, i),
+                        ));
+                    }
                     a.ifindex = *i;
                 }
             }
