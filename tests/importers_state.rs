@@ -226,3 +226,18 @@ fn netconf_old_and_new() {
         }
     }
 }
+
+#[test]
+fn ipv6_is_counted_not_dropped() {
+    let text = "tcp      6 431999 ESTABLISHED src=2001:db8::1 dst=2001:db8::2 sport=1 dport=2 src=2001:db8::2 dst=2001:db8::1 sport=2 dport=1 [ASSURED] mark=0 use=1\nipv6     10 udp      17 20 src=fe80::1 dst=ff02::1 sport=5 dport=6 [UNREPLIED] src=ff02::1 dst=fe80::1 sport=6 dport=5 mark=0 zone=0 use=2\nudp      17 29 src=192.0.2.1 dst=192.0.2.2 sport=1 dport=2 [UNREPLIED] src=192.0.2.2 dst=192.0.2.1 sport=2 dport=1 mark=0x10 use=1\n";
+    let c = conntrack::parse_counted("ct", text);
+    assert_eq!((c.parsed.value.len(), c.ipv6_ignored), (1, 2));
+    assert_eq!(c.parsed.value[0].mark, 16);
+    assert!(c.parsed.diagnostics.iter().any(|d| d.code == "ipv6-ignored"));
+    let s = ipset::parse_counted("s", &fixture("netns-a/ipset-save.txt"));
+    assert_eq!(s.ipv6_ignored, 1);
+    // A cut-off entry is an error at its line, never a silent drop.
+    let cut = conntrack::parse("cut", "tcp      6 56 TIME_WAIT src=10.64.4.48 dst=10.0.0.10 sport=41993 dport=53 src=10.64.1.6\n");
+    assert_eq!(errors(&cut.diagnostics).len(), 1);
+    assert!(errors(&cut.diagnostics)[0].starts_with("cut:1:1"));
+}
