@@ -701,9 +701,8 @@ fn rule_prefix(ctx: &mut Ctx<'_>, o: &J, key: &str, lenkey: &str) -> Result<Opti
 }
 
 fn port_range(ctx: &mut Ctx<'_>, o: &J, key: &str) -> Option<(u16, u16)> {
-    if let Some(p) = o.get(key) {
+    if o.has(key) {
         let v = ctx.u64_of(o, key)? as u16;
-        let _ = p;
         return Some((v, v));
     }
     let s = ctx.u64_of(o, &format!("{key}_start"))? as u16;
