@@ -885,7 +885,7 @@ fn detail_line(t: &mut Tx<'_>, ln: u32, first: Word<'_>, c: &mut Cur<'_>, link: 
         }
         // The generic tail of the `-d` link line (`promiscuity 0 addrgenmode ...` printed on
         // a line of its own by some versions).
-        "addrgenmode" | "numtxqueues" | "gso_max_size" | "minmtu" => {}
+        "addrgenmode" | "numtxqueues" | "gso_max_size" | "minmtu" | "promiscuity" | "allmulti" => {}
         k => {
             t.warn(ln, first.col, "unknown-kind", format!("`{name}` is a `{k}` device, which nfpath does not model: packets reaching it are indeterminate"));
             link.kind = LinkKind::Other { name: k.to_string() };
