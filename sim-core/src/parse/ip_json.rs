@@ -198,18 +198,18 @@ pub fn parse_links_counted(file: &str, text: &str) -> Counted<Vec<Link>> {
 /// Fills `link_ifindex` from `link_name` (same namespace) and the other way round, so the
 /// engine can follow a veth or VLAN parent by either.
 pub(crate) fn resolve_link_names(links: &mut [Link]) {
-    let by_name: Vec<(String, u32)> = links.iter().map(|l| (l.name.clone(), l.ifindex)).collect();
+    let by_name: std::collections::BTreeMap<String, u32> = links.iter().map(|l| (l.name.clone(), l.ifindex)).collect();
+    let by_index: std::collections::BTreeMap<u32, String> = links.iter().map(|l| (l.ifindex, l.name.clone())).collect();
     for l in links.iter_mut() {
         if l.link_netnsid.is_some() {
             continue;
         }
         if l.link_ifindex.is_none() {
             if let Some(n) = &l.link_name {
-                l.link_ifindex = by_name.iter().find(|(m, _)| m == n).map(|(_, i)| *i);
+                l.link_ifindex = by_name.get(n).copied();
             }
         } else if l.link_name.is_none() {
-            let idx = l.link_ifindex;
-            l.link_name = by_name.iter().find(|(_, i)| Some(*i) == idx).map(|(m, _)| m.clone());
+            l.link_name = l.link_ifindex.and_then(|i| by_index.get(&i).cloned());
         }
     }
 }

@@ -340,6 +340,7 @@ fn member(ix: &mut Ix<'_>, set: &mut IpSet, ln: u32, toks: &[(u32, String)]) {
 
 fn save_form(ix: &mut Ix<'_>, text: &str) -> Vec<IpSet> {
     let mut sets: Vec<IpSet> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for (ln, l) in lex::lines(text) {
         let t = l.trim();
         if t.is_empty() || t.starts_with('#') {
@@ -353,13 +354,14 @@ fn save_form(ix: &mut Ix<'_>, text: &str) -> Vec<IpSet> {
                     ix.err(ln, col, "syntax", "`create` needs a set name and a type");
                     continue;
                 };
-                if sets.iter().any(|s| s.name == name.1) {
+                if index.contains_key(&name.1) {
                     ix.err(ln, name.0, "duplicate-set", format!("set `{}` is created twice: the second definition is ignored", name.1));
                     continue;
                 }
                 let dims = dims_of(ix, ln, ty.0, &ty.1);
                 let mut s = new_set(&name.1, &ty.1, dims, ln);
                 set_options(&mut s, &toks[3..]);
+                index.insert(s.name.clone(), sets.len());
                 sets.push(s);
             }
             "add" | "-A" => {
@@ -367,7 +369,7 @@ fn save_form(ix: &mut Ix<'_>, text: &str) -> Vec<IpSet> {
                     ix.err(ln, col, "syntax", "`add` needs a set name and a member");
                     continue;
                 };
-                let Some(set) = sets.iter_mut().find(|s| s.name == name.1) else {
+                let Some(set) = index.get(&name.1).and_then(|i| sets.get_mut(*i)) else {
                     ix.err(ln, name.0, "unknown-set", format!("`add` to set `{}`, which no earlier `create` line defines: member skipped", name.1));
                     continue;
                 };
