@@ -315,6 +315,11 @@ mod tests {
         let e = parse("f.json", "[1, 2").unwrap_err();
         assert_eq!(e.found.as_deref(), Some("end of input"));
         assert!(parse("f", &"[".repeat(100_000)).is_err());
+        // Columns count characters, across cached positions on one long line.
+        let e = parse("f", "[{\"a\": \"éé\"}, {\"b\": x}]").unwrap_err();
+        assert_eq!(e.span.to_string(), "f:1:21");
+        let j = parse("f", "[1,\n \"é\", 3]").unwrap();
+        assert_eq!((j.arr().unwrap()[2].line, j.arr().unwrap()[2].col), (2, 7));
         assert!(parse("f", "\"\\u12").is_err());
     }
 }
