@@ -28,6 +28,8 @@ fn all(text: &str) {
     let _ = conntrack::parse(f, text);
     let _ = sysctl::parse(f, text);
     let _ = ss::parse(f, text);
+    let _ = sysctl::parse_netconf(f, text);
+    let _ = ip_text::parse_brctl_show(f, text);
 }
 
 const SOURCES: &[&str] = &[
@@ -48,6 +50,7 @@ const SOURCES: &[&str] = &[
     "netns-a-text/ifconfig-a.txt",
     "netns-a-text/ipset-list.txt",
     "netns-a-text/bridge-fdb.txt",
+    "netns-a-text/ip-netconf.txt",
 ];
 
 proptest! {

@@ -138,3 +138,41 @@ fn index_mismatch_between_json_files_is_reported() {
     assert!(d[0].message.contains("`br0` has ifindex 33"));
     assert!(p.value.addrs_of("br0").all(|a| a.ifindex == 3));
 }
+
+fn corpus(p: &str) -> String {
+    std::fs::read_to_string(format!("/work/shared/corpus/{p}")).unwrap()
+}
+
+#[test]
+fn corpus_gravity_node_from_pasted_text() {
+    // A node as a user pastes it: `ip link`, `ip route`, `brctl show`, `ip netconf`.
+    let mut files = BTreeMap::new();
+    files.insert("ip-link.txt".to_string(), corpus("links/gravity-flannel-vxlan-gravitational-workshop.ip-link.txt"));
+    files.insert("ip-route.txt".to_string(), corpus("routes/gravity-flannel-vxlan-gravitational-workshop.ip-route.txt"));
+    files.insert("brctl-show.txt".to_string(), corpus("links/gravity-flannel-vxlan-gravitational-workshop.brctl-show.txt"));
+    files.insert("ip-netconf.txt".to_string(), corpus("links/gravity-flannel-vxlan-gravitational-workshop.ip-netconf.txt"));
+    files.insert("iptables-save.txt".to_string(), String::new());
+    let p = snapshot::load("gravity", &files);
+    let errs: Vec<_> = p.diagnostics.iter().filter(|d| d.severity == Severity::Error).map(|d| d.to_string()).collect();
+    // No address file: the one required input missing.
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].contains("ip-addr.json"));
+    // brctl show agrees with the `master cni0` of every veth in ip link.
+    assert!(!p.diagnostics.iter().any(|d| d.code == "inconsistent" || d.code == "unknown-device"), "{:?}", p.diagnostics);
+    let ns = p.value;
+    assert_eq!(ns.links.iter().filter(|l| l.master.as_deref() == Some("cni0")).count(), 17);
+    assert_eq!(ns.sysctls.conf("cni0", "rp_filter"), (1, false));
+    assert_eq!(ns.sysctls.get("net.ipv4.ip_forward"), Some(("1", false)));
+
+    // With ifconfig, which shows no masters, brctl show supplies them.
+    let mut files = BTreeMap::new();
+    files.insert("ifconfig-a.txt".to_string(), fixture_text("netns-a-text/ifconfig-a.txt"));
+    files.insert("brctl-show.txt".to_string(), "bridge name\tbridge id\t\tSTP enabled\tinterfaces\nbr0\t\t8000.2211a3956baa\tno\t\tvport1\n\t\t\t\t\t\t\tvport2\n".to_string());
+    let p = snapshot::load("a", &files);
+    assert_eq!(p.value.link("vport2").unwrap().master.as_deref(), Some("br0"));
+    assert!(p.value.link("vport2").unwrap().brport.is_some());
+}
+
+fn fixture_text(p: &str) -> String {
+    std::fs::read_to_string(format!("{}/tests/fixtures/{p}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}

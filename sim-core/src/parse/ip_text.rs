@@ -1101,3 +1101,44 @@ pub fn parse_neighs_counted(file: &str, text: &str, dev: Option<&str>) -> Counte
     }
     t.finish(out, "neighbours")
 }
+
+// ---------------------------------------------------------------------------------------------
+// brctl show
+
+/// `brctl show` -> bridge name -> its ports, in the order listed. A line starting with
+/// whitespace continues the previous bridge's port list; `STP enabled` and the bridge id are
+/// not modelled.
+pub fn parse_brctl_show(file: &str, text: &str) -> Parsed<std::collections::BTreeMap<String, Vec<String>>> {
+    let mut t = Tx::new(file);
+    let mut out: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
+    let mut cur: Option<String> = None;
+    for (ln, l) in lex::lines(text) {
+        let ws = lex::words(l);
+        if ws.is_empty() {
+            continue;
+        }
+        if ln == 1 && ws[0].text == "bridge" {
+            continue;
+        }
+        if l.starts_with(' ') || l.starts_with('\t') {
+            match &cur {
+                Some(b) => out.entry(b.clone()).or_default().push(ws[0].text.to_string()),
+                None => t.error(ln, ws[0].col, "syntax", "port line before any bridge line: skipped"),
+            }
+            continue;
+        }
+        // `name  id  yes|no  [first port]`
+        if ws.len() < 3 || !matches!(ws[2].text, "yes" | "no") {
+            t.error(ln, ws[0].col, "syntax", format!("expected `BRIDGE ID yes|no [PORT]`, found `{}`: skipped", l.trim()));
+            cur = None;
+            continue;
+        }
+        let b = ws[0].text.to_string();
+        let ports = out.entry(b.clone()).or_default();
+        if let Some(p) = ws.get(3) {
+            ports.push(p.text.to_string());
+        }
+        cur = Some(b);
+    }
+    Parsed { value: out, diagnostics: t.diags }
+}

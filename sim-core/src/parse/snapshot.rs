@@ -38,6 +38,7 @@ const KNOWN: &[&str] = &[
     "route-n.txt",
     "ifconfig-a.txt",
     "ip-netconf.txt",
+    "brctl-show.txt",
 ];
 
 fn is_iptables_s(name: &str) -> bool {
@@ -130,6 +131,33 @@ pub fn load(name: &str, files: &BTreeMap<String, String>) -> Parsed<Namespace> {
             }
             None => l.missing("links", "ip-link.json", "or ip-link.txt / ifconfig-a.txt"),
         },
+    }
+
+    // `brctl show` (optional): which devices are bridge ports, for link lists that cannot say
+    // (ifconfig, ip link without -d). A master already known is never overridden.
+    if let Some((f, t)) = l.pick(&["brctl-show.txt"]) {
+        let p = ip_text::parse_brctl_show(f, t);
+        l.diags.extend(p.diagnostics);
+        for (bridge, ports) in p.value {
+            for port in ports {
+                match l.ns.links.iter_mut().find(|k| k.name == port) {
+                    Some(k) if k.master.is_none() => {
+                        k.master = Some(bridge.clone());
+                        k.brport = Some(crate::model::link::BridgePort::default());
+                    }
+                    Some(k) if k.master.as_deref() != Some(bridge.as_str()) => l.diags.push(Diagnostic::warning(
+                        Span::new(f, 0, 0),
+                        "inconsistent",
+                        format!("`{port}` is a port of `{bridge}` in {f} but has master `{}` in the link list: the link list is kept", k.master.clone().unwrap_or_default()),
+                    )),
+                    Some(_) => {}
+                    None => l.diags.push(Diagnostic::warning(Span::new(f, 0, 0), "unknown-device", format!("bridge port `{port}` of `{bridge}` is not in the link list"))),
+                }
+            }
+        }
+        l.diags.push(Diagnostic::info(Span::new(f, 0, 0), "assumed-default", "ports named by brctl show get the default bridge port flags (learning, flooding, no hairpin): brctl does not show them"));
+        let prev = l.ns.provenance.get("links").cloned().unwrap_or_default();
+        l.provenance("links", format!("{prev} + {f} (bridge ports)"));
     }
 
     // Addresses.
