@@ -9,13 +9,27 @@ use sim_core::model::types::Scope;
 use sim_core::parse::{ip_json, ip_text};
 use std::net::Ipv4Addr;
 
+
+/// The shared folder (corpus, seeds): beside the repository in CI, at /work/shared on a
+/// developer machine, or where `NFPATH_SHARED` points. Missing is a failure, never a skip.
+fn shared() -> String {
+    let m = env!("CARGO_MANIFEST_DIR");
+    let cands = [std::env::var("NFPATH_SHARED").ok(), Some(format!("{m}/../shared")), Some(format!("{m}/../../shared")), Some("/work/shared".to_string())];
+    for c in cands.into_iter().flatten() {
+        if std::path::Path::new(&c).join("corpus").is_dir() {
+            return c;
+        }
+    }
+    panic!("the shared corpus folder was not found (looked beside the repository and at /work/shared; set NFPATH_SHARED)");
+}
+
 fn fixture(p: &str) -> String {
     let path = format!("{}/tests/fixtures/{p}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 fn corpus(p: &str) -> String {
-    let path = format!("/work/shared/corpus/{p}");
+    let path = format!("{}/corpus/{p}", shared());
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
@@ -213,9 +227,9 @@ fn synthetic_ipip_dummy_vlan_json() {
 
 #[test]
 fn corpus_routes_import() {
-    let dir = "/work/shared/corpus/routes";
+    let dir = format!("{}/corpus/routes", shared());
     let mut n = 0;
-    for e in std::fs::read_dir(dir).unwrap() {
+    for e in std::fs::read_dir(&dir).unwrap() {
         let path = e.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         if !name.contains("ip-route") && !name.contains("ip_route") {

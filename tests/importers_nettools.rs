@@ -7,6 +7,20 @@ use sim_core::model::route::RouteType;
 use sim_core::parse::{ifconfig, ip_json, route_n};
 use std::net::Ipv4Addr;
 
+
+/// The shared folder (corpus, seeds): beside the repository in CI, at /work/shared on a
+/// developer machine, or where `NFPATH_SHARED` points. Missing is a failure, never a skip.
+fn shared() -> String {
+    let m = env!("CARGO_MANIFEST_DIR");
+    let cands = [std::env::var("NFPATH_SHARED").ok(), Some(format!("{m}/../shared")), Some(format!("{m}/../../shared")), Some("/work/shared".to_string())];
+    for c in cands.into_iter().flatten() {
+        if std::path::Path::new(&c).join("corpus").is_dir() {
+            return c;
+        }
+    }
+    panic!("the shared corpus folder was not found (looked beside the repository and at /work/shared; set NFPATH_SHARED)");
+}
+
 fn read(path: &str) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
@@ -46,7 +60,7 @@ fn route_n_matches_the_kernel_main_table() {
 fn seed_route_n_with_star_interface() {
     // A post where the `route -n` output lost its line breaks; Iface `*` is the blackhole
     // calico's IPAM installed (the author's "ip route shows nothing" was the missing table).
-    let seed = read("/work/shared/seeds/002_8ab8108d44c964dc.txt");
+    let seed = read(&format!("{}/seeds/002_8ab8108d44c964dc.txt", shared()));
     let line = seed.lines().nth(18).unwrap();
     let p = route_n::parse("002.txt", line);
     assert!(errors(&p.diagnostics).is_empty(), "{:?}", p.diagnostics);
@@ -66,12 +80,12 @@ fn seed_route_n_with_star_interface() {
 
 #[test]
 fn corpus_route_n() {
-    let p = route_n::parse("c", &read("/work/shared/corpus/routes/cilium-vxlan-pod-netns-tanjunchen-blog.route-n.txt"));
+    let p = route_n::parse("c", &read(&format!("{}/corpus/routes/cilium-vxlan-pod-netns-tanjunchen-blog.route-n.txt", shared())));
     assert!(errors(&p.diagnostics).is_empty());
     assert_eq!(p.value.len(), 2);
     assert_eq!(p.value[1].dst.to_string(), "10.0.0.175/32");
     assert_eq!(p.value[0].gateway(), Some(ip("10.0.0.175")));
-    let r = route_n::parse("r", &read("/work/shared/corpus/routes/rhcos-ocp4-sosreport-jds2001.route_-n.txt"));
+    let r = route_n::parse("r", &read(&format!("{}/corpus/routes/rhcos-ocp4-sosreport-jds2001.route_-n.txt", shared())));
     assert_eq!(r.value.len(), 1);
     assert_eq!(r.value[0].metric, 100);
 }
@@ -107,11 +121,11 @@ fn ifconfig_matches_ip_addr() {
 #[test]
 fn corpus_ifconfig() {
     for f in ["kind-calico-ipip-controlplane-tanjunchen-blog.ifconfig.txt", "kind-calico-ipip-worker3-tanjunchen-blog.ifconfig.txt", "cilium-vxlan-node-tanjunchen-blog.ifconfig-cilium_host.txt"] {
-        let p = ifconfig::parse(f, &read(&format!("/work/shared/corpus/links/{f}")));
+        let p = ifconfig::parse(f, &read(&format!("{}/corpus/links/{f}", shared())));
         assert!(errors(&p.diagnostics).is_empty(), "{f}: {:?}", p.diagnostics);
         assert!(p.diagnostics.iter().all(|d| d.severity == Severity::Info), "{f}: {:?}", p.diagnostics);
     }
-    let p = ifconfig::parse("c", &read("/work/shared/corpus/links/kind-calico-ipip-controlplane-tanjunchen-blog.ifconfig.txt"));
+    let p = ifconfig::parse("c", &read(&format!("{}/corpus/links/kind-calico-ipip-controlplane-tanjunchen-blog.ifconfig.txt", shared())));
     let (links, addrs) = p.value;
     let t = links.iter().find(|l| l.name == "tunl0").unwrap();
     assert!(matches!(t.kind, LinkKind::Ipip(_)));

@@ -6,6 +6,20 @@ use sim_core::model::rule::FibRule;
 use sim_core::parse::snapshot;
 use std::collections::BTreeMap;
 
+
+/// The shared folder (corpus, seeds): beside the repository in CI, at /work/shared on a
+/// developer machine, or where `NFPATH_SHARED` points. Missing is a failure, never a skip.
+fn shared() -> String {
+    let m = env!("CARGO_MANIFEST_DIR");
+    let cands = [std::env::var("NFPATH_SHARED").ok(), Some(format!("{m}/../shared")), Some(format!("{m}/../../shared")), Some("/work/shared".to_string())];
+    for c in cands.into_iter().flatten() {
+        if std::path::Path::new(&c).join("corpus").is_dir() {
+            return c;
+        }
+    }
+    panic!("the shared corpus folder was not found (looked beside the repository and at /work/shared; set NFPATH_SHARED)");
+}
+
 fn folder(dir: &str) -> BTreeMap<String, String> {
     let path = format!("{}/tests/fixtures/{dir}", env!("CARGO_MANIFEST_DIR"));
     let mut m = BTreeMap::new();
@@ -140,7 +154,7 @@ fn index_mismatch_between_json_files_is_reported() {
 }
 
 fn corpus(p: &str) -> String {
-    std::fs::read_to_string(format!("/work/shared/corpus/{p}")).unwrap()
+    std::fs::read_to_string(format!("{}/corpus/{p}", shared())).unwrap()
 }
 
 #[test]

@@ -6,6 +6,20 @@ use sim_core::model::ipset::{SetDim, SetElem};
 use sim_core::parse::{bridge_fdb, conntrack, ipset, ss, sysctl};
 use std::net::Ipv4Addr;
 
+
+/// The shared folder (corpus, seeds): beside the repository in CI, at /work/shared on a
+/// developer machine, or where `NFPATH_SHARED` points. Missing is a failure, never a skip.
+fn shared() -> String {
+    let m = env!("CARGO_MANIFEST_DIR");
+    let cands = [std::env::var("NFPATH_SHARED").ok(), Some(format!("{m}/../shared")), Some(format!("{m}/../../shared")), Some("/work/shared".to_string())];
+    for c in cands.into_iter().flatten() {
+        if std::path::Path::new(&c).join("corpus").is_dir() {
+            return c;
+        }
+    }
+    panic!("the shared corpus folder was not found (looked beside the repository and at /work/shared; set NFPATH_SHARED)");
+}
+
 fn read(path: &str) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
@@ -13,7 +27,7 @@ fn fixture(p: &str) -> String {
     read(&format!("{}/tests/fixtures/{p}", env!("CARGO_MANIFEST_DIR")))
 }
 fn corpus(p: &str) -> String {
-    read(&format!("/work/shared/corpus/{p}"))
+    read(&format!("{}/corpus/{p}", shared()))
 }
 fn errors(d: &[Diagnostic]) -> Vec<String> {
     d.iter().filter(|d| d.severity == Severity::Error).map(|d| d.to_string()).collect()
@@ -156,8 +170,8 @@ fn conntrack_from_a_real_namespace() {
 
 #[test]
 fn corpus_conntrack() {
-    let dir = "/work/shared/corpus/conntrack";
-    for e in std::fs::read_dir(dir).unwrap() {
+    let dir = format!("{}/corpus/conntrack", shared());
+    for e in std::fs::read_dir(&dir).unwrap() {
         let path = e.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         let p = conntrack::parse(&name, &read(path.to_str().unwrap()));
