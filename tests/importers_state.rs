@@ -255,3 +255,16 @@ fn ipv6_is_counted_not_dropped() {
     assert_eq!(errors(&cut.diagnostics).len(), 1);
     assert!(errors(&cut.diagnostics)[0].starts_with("cut:1:1"));
 }
+
+#[test]
+fn cut_markers_are_reported() {
+    let p = ipset::parse("l", "Name: S\nType: hash:ip\nHeader: family inet hashsize 1024 maxelem 65536\nMembers:\n10.0.0.1\n...\n");
+    assert!(p.value[0].incomplete);
+    assert_eq!(p.diagnostics.iter().filter(|d| d.code == "cut").map(|d| d.span.to_string()).collect::<Vec<_>>(), vec!["l:6:1"]);
+    let c = conntrack::parse("c", "...\nudp      17 29 src=192.0.2.1 dst=192.0.2.2 sport=1 dport=2 src=192.0.2.2 dst=192.0.2.1 sport=2 dport=1 mark=0 use=1\n");
+    assert_eq!(c.value.len(), 1);
+    assert!(c.diagnostics.iter().any(|d| d.code == "cut" && d.severity == Severity::Warning));
+    let r = sim_core::parse::ip_text::parse_routes("r", "default via 192.0.2.1 dev eth0\n  ...\n");
+    assert!(errors(&r.diagnostics).is_empty());
+    assert!(r.diagnostics.iter().any(|d| d.code == "cut" && d.span.to_string() == "r:2:3"));
+}

@@ -118,6 +118,10 @@ fn text_form(file: &str, text: &str, dev: Option<&str>) -> Counted<Vec<FdbEntry>
         if l.trim().is_empty() {
             continue;
         }
+        if lex::is_cut_marker(l) {
+            diags.push(lex::cut(file, ln, l));
+            continue;
+        }
         if lex::is_comment(l) {
             diags.push(Diagnostic::info(Span::new(file, ln, 1), "annotation", "comment line (not command output) skipped"));
             continue;

@@ -79,6 +79,10 @@ pub fn parse_counted(file: &str, text: &str) -> Counted<(Vec<Link>, Vec<Addr>)> 
         if l.trim().is_empty() {
             continue;
         }
+        if lex::is_cut_marker(l) {
+            diags.push(lex::cut(file, ln, l));
+            continue;
+        }
         if lex::is_comment(l) {
             diags.push(Diagnostic::info(Span::new(file, ln, 1), "annotation", "comment line (not command output) skipped"));
             continue;

@@ -131,6 +131,10 @@ pub fn parse_routes_counted(file: &str, text: &str) -> Counted<Vec<Route>> {
         if l.trim().is_empty() {
             continue;
         }
+        if lex::is_cut_marker(l) {
+            t.diags.push(lex::cut(t.file, ln, l));
+            continue;
+        }
         if lex::is_comment(l) {
             t.comment_line(ln, l);
             continue;
@@ -358,6 +362,10 @@ pub fn parse_rules_counted(file: &str, text: &str) -> Counted<Vec<FibRule>> {
     let mut out = Vec::new();
     'lines: for (ln, l) in lex::lines(text) {
         if l.trim().is_empty() {
+            continue;
+        }
+        if lex::is_cut_marker(l) {
+            t.diags.push(lex::cut(t.file, ln, l));
             continue;
         }
         if lex::is_comment(l) {
@@ -597,6 +605,10 @@ pub fn parse_link_blocks(file: &str, text: &str) -> (Counted<LinksAndAddrs>, boo
     let mut skip_stats = false;
     for (ln, l) in lex::lines(text) {
         if l.trim().is_empty() {
+            continue;
+        }
+        if lex::is_cut_marker(l) {
+            t.diags.push(lex::cut(t.file, ln, l));
             continue;
         }
         if lex::is_comment(l) {
@@ -1043,6 +1055,10 @@ pub fn parse_neighs_counted(file: &str, text: &str, dev: Option<&str>) -> Counte
     let mut warned_dev = false;
     for (ln, l) in lex::lines(text) {
         if l.trim().is_empty() {
+            continue;
+        }
+        if lex::is_cut_marker(l) {
+            t.diags.push(lex::cut(t.file, ln, l));
             continue;
         }
         if lex::is_comment(l) {

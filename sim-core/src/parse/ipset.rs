@@ -346,6 +346,14 @@ fn save_form(ix: &mut Ix<'_>, text: &str) -> Vec<IpSet> {
         if t.is_empty() || t.starts_with('#') {
             continue;
         }
+        if lex::is_cut_marker(l) {
+            ix.diags.push(lex::cut(ix.file, ln, l));
+            // The cut may have removed members of any set defined so far.
+            for s in &mut sets {
+                s.incomplete = true;
+            }
+            continue;
+        }
         let toks = tokens(l);
         let (col, cmd) = (toks[0].0, toks[0].1.as_str());
         match cmd {
@@ -406,6 +414,11 @@ fn list_form(ix: &mut Ix<'_>, text: &str) -> Vec<IpSet> {
             ix.err(ln, 1, "syntax", format!("expected `Name:` to start an `ipset list` block, found `{t}`: line skipped"));
             continue;
         };
+        if lex::is_cut_marker(l) {
+            ix.diags.push(lex::cut(ix.file, ln, l));
+            set.incomplete = true;
+            continue;
+        }
         if in_members {
             let toks = tokens(l);
             member(ix, set, ln, &toks);

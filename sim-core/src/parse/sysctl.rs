@@ -16,6 +16,10 @@ pub fn parse(file: &str, text: &str) -> Parsed<Sysctls> {
         if t.is_empty() || t.starts_with('#') || t.starts_with(';') {
             continue;
         }
+        if lex::is_cut_marker(l) {
+            diags.push(lex::cut(file, ln, l));
+            continue;
+        }
         if t.starts_with("sysctl:") {
             diags.push(Diagnostic::info(Span::new(file, ln, 1), "sysctl-message", format!("message from sysctl, not a setting: `{t}`")));
             continue;
