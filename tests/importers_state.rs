@@ -268,3 +268,11 @@ fn cut_markers_are_reported() {
     assert!(errors(&r.diagnostics).is_empty());
     assert!(r.diagnostics.iter().any(|d| d.code == "cut" && d.span.to_string() == "r:2:3"));
 }
+
+#[test]
+fn ipset_netmask_members_are_blocks() {
+    // From `ipset create nm hash:ip netmask 24; ipset add nm 192.0.2.77; ipset save` on this
+    // kernel, after which `ipset test nm 192.0.2.5` succeeds.
+    let p = ipset::parse("nm", "create nm hash:ip family inet hashsize 1024 maxelem 65536 netmask 24 bucketsize 12 initval 0xba8793a5\nadd nm 192.0.2.0\n");
+    assert_eq!(p.value[0].members[0].elems, vec![SetElem::Net("192.0.2.0/24".parse().unwrap())]);
+}

@@ -314,13 +314,26 @@ fn member(ix: &mut Ix<'_>, set: &mut IpSet, ln: u32, toks: &[(u32, String)]) {
         return;
     }
     let bitmap = set.set_type.starts_with("bitmap:");
+    // `hash:ip netmask N` stores and matches whole /N blocks (`ipset test` of any address in
+    // the block succeeds; checked against the kernel).
+    let netmask: Option<u8> = set.options.iter().find_map(|o| o.strip_prefix("netmask ")).and_then(|n| n.parse().ok()).filter(|n| *n <= 32);
     let mut expanded: Vec<Vec<SetElem>> = vec![Vec::new()];
     for (dim, part) in set.dims.clone().into_iter().zip(parts) {
         if dim == SetDim::Iface && part.starts_with("physdev:") {
             m.options.push("physdev".into());
         }
         match elem(ix, ln, *col, dim, part, bitmap) {
-            Ok(vals) => {
+            Ok(mut vals) => {
+                if let (SetDim::Ip, Some(n)) = (dim, netmask) {
+                    for v in &mut vals {
+                        if let SetElem::Net(net) = v {
+                            if net.prefix_len() > n {
+                                *net = Ipv4Net::new(net.addr(), n).map(|x| x.trunc()).unwrap_or(*net);
+                            }
+                        }
+                    }
+                    vals.dedup();
+                }
                 if expanded.len() * vals.len() > MAX_EXPANSION {
                     ix.err(ln, *col, "bad-member", format!("member `{value}` expands to too many entries: member skipped"));
                     return;
