@@ -5,6 +5,21 @@
 //! the loader does not know is reported (info) by name; when both a JSON file and its text form
 //! are present the text one is reported as unused. Names must agree across files: every address,
 //! route, neighbour and fdb entry names a device of the link list, or a warning says which not.
+//!
+//! | input     | read from, first found wins                            | when absent              |
+//! |-----------|--------------------------------------------------------|--------------------------|
+//! | links     | ip-link.json, ip-link.txt, ifconfig-a.txt, ip-addr.txt | error                    |
+//! |           | + brctl-show.txt (bridge ports, when the list lacks them) |                       |
+//! | addrs     | ip-addr.json, ip-addr.txt, ifconfig-a.txt              | error                    |
+//! | routes    | ip-route.json, ip-route.txt, route-n.txt (main only)   | error                    |
+//! | rules     | ip-rule.json, ip-rule.txt                              | the three default rules  |
+//! | neighs    | ip-neigh.json, ip-neigh.txt                            | empty                    |
+//! | fdb       | bridge-fdb.json, bridge-fdb.txt                        | empty                    |
+//! | sysctls   | sysctl.txt, ip-netconf.txt (per-device keys only)      | kernel defaults          |
+//! | conntrack | conntrack.txt (`conntrack -L` or /proc/net/nf_conntrack) | empty                  |
+//! | sockets   | sockets.txt                                            | every port listens       |
+//! | ipsets    | ipset-save.txt, ipset-list.txt                         | no sets                  |
+//! | ruleset   | iptables-save.txt, else every iptables-S*.txt          | error                    |
 
 use crate::diag::{Diagnostic, Parsed, Span};
 use crate::model::namespace::Namespace;
