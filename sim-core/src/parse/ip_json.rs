@@ -1,6 +1,6 @@
 //! `ip -j` (and `bridge -j`) JSON output -> links, addresses, routes, rules, neighbours.
 //!
-//! Every importer here reads the document with [`spanned`] so that a diagnostic names the line
+//! Every importer here reads the document with `spanned` so that a diagnostic names the line
 //! and column of the value it is about. Unknown keys are kept out of the model but reported once
 //! per key and file (`unknown-field`, info), unknown device kinds become `LinkKind::Other`, and
 //! IPv6 items are counted, never modelled.
