@@ -359,3 +359,17 @@ fn json_errors_are_located() {
     let p = ip_json::parse_routes("r.json", "[{\"dst\": \"10.0.0.0/8\", \"type\": \"weird\"}]");
     assert!(errors(&p.diagnostics)[0].starts_with("r.json:1:32"), "{:?}", p.diagnostics);
 }
+
+#[test]
+fn brief_link_listing() {
+    let (c, _) = ip_text::parse_link_blocks("ip-br-link.txt", &fixture("ip-br-link.txt"));
+    assert!(c.parsed.diagnostics.iter().all(|d| d.severity == Severity::Info), "{:?}", c.parsed.diagnostics);
+    let links = &c.parsed.value.0;
+    assert_eq!(links.len(), 3);
+    let x0 = links.iter().find(|l| l.name == "x0").unwrap();
+    assert!(x0.up && !x0.lower_up);
+    assert_eq!(x0.link_name.as_deref(), Some("x1"));
+    assert_eq!(x0.link_ifindex, links.iter().find(|l| l.name == "x1").map(|l| l.ifindex));
+    assert_eq!(x0.mac.unwrap().to_string(), "36:9f:87:ed:23:f3");
+    assert!(!links[0].up);
+}

@@ -1004,13 +1004,38 @@ fn brief(t: &mut Tx<'_>, text: &str) -> (Vec<Link>, Vec<Addr>) {
             brport: None,
             group: None,
         };
-        if let Some(p) = peer.and_then(|p| p.strip_prefix("if")).and_then(|p| p.parse().ok()) {
-            link.link_ifindex = Some(p);
-            link.link_netnsid = Some(-1);
+        match peer.map(|p| (p, p.strip_prefix("if").and_then(|x| x.parse::<u32>().ok()))) {
+            // `@ifN`: the peer's index in another namespace.
+            Some((_, Some(i))) => {
+                link.link_ifindex = Some(i);
+                link.link_netnsid = Some(-1);
+            }
+            Some(("NONE", None)) | None => {}
+            Some((p, None)) => link.link_name = Some(p.to_string()),
         }
         while let Some(w) = c.next() {
             if w.text == "metric" {
                 c.next();
+                continue;
+            }
+            // `ip -br link`: `name STATE MAC <FLAGS>`.
+            if let Some(m) = Mac::parse(w.text) {
+                link.mac = Some(m);
+                continue;
+            }
+            if let Some(flags) = w.text.strip_prefix('<').and_then(|x| x.strip_suffix('>')) {
+                // The flags say more than the state column: they decide.
+                link.up = false;
+                link.lower_up = false;
+                for f in flags.split(',') {
+                    match f {
+                        "UP" => link.up = true,
+                        "LOWER_UP" => link.lower_up = true,
+                        "NOARP" => link.noarp = true,
+                        "PROMISC" => link.promisc = true,
+                        _ => {}
+                    }
+                }
                 continue;
             }
             match lex::prefix(w.text) {
@@ -1035,6 +1060,7 @@ fn brief(t: &mut Tx<'_>, text: &str) -> (Vec<Link>, Vec<Addr>) {
         }
         links.push(link);
     }
+    crate::parse::ip_json::resolve_link_names(&mut links);
     (links, addrs)
 }
 
