@@ -3,7 +3,7 @@
 //!
 //! Members are split by the set type's dimensions (`hash:ip,port,net` has three). A port is
 //! `proto:port` (`tcp:80`; a bare number is tcp, as ipset reads it; `bitmap:port` members carry
-//! protocol 0, meaning any protocol with ports). ICMP "ports" are `type << 8 | code`, which is
+//! protocol 0: the kernel matches them against the port of a TCP or UDP packet). ICMP "ports" are `type << 8 | code`, which is
 //! what ipset stores. Ranges (`192.0.2.0-192.0.2.3`, `30000-30002`) expand to what the kernel
 //! stores. IPv6 sets and elements are kept as `SetElem::Other` and counted.
 //! A listing whose member count falls short of its `Number of entries:` is flagged `incomplete`.
