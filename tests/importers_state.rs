@@ -276,3 +276,22 @@ fn ipset_netmask_members_are_blocks() {
     let p = ipset::parse("nm", "create nm hash:ip family inet hashsize 1024 maxelem 65536 netmask 24 bucketsize 12 initval 0xba8793a5\nadd nm 192.0.2.0\n");
     assert_eq!(p.value[0].members[0].elems, vec![SetElem::Net("192.0.2.0/24".parse().unwrap())]);
 }
+
+#[test]
+fn seed_conntrack_pasted_inline() {
+    // A post where the prompt, the command, the entry and the stderr summary ran onto one line.
+    let seed = read(&format!("{}/seeds/003_4d70525d1d40a805.txt", shared()));
+    let line = seed.lines().nth(23).unwrap();
+    let p = conntrack::parse("003.txt", line);
+    assert!(errors(&p.diagnostics).is_empty(), "{:?}", p.diagnostics);
+    assert_eq!(p.value.len(), 1);
+    let e = &p.value[0];
+    assert_eq!((e.proto, e.tcp_state.as_deref(), e.orig.dst, e.reply.src), (6, Some("SYN_RECV"), ip("10.43.113.238"), ip("172.16.178.178")));
+    // The reply goes back to a remapped port: the service was DNAT'd and the source SNAT'd.
+    assert!(e.is_dnat() && e.is_snat());
+    assert!(p.diagnostics.iter().any(|d| d.code == "annotation" && d.message.contains("conntrack -L | grep")));
+    assert!(p.diagnostics.iter().any(|d| d.code == "summary" && d.message.contains("262")));
+    // The whole post: prose lines are errors at their line, the entry still imports.
+    let all = conntrack::parse("003.txt", &seed);
+    assert_eq!(all.value.len(), 1);
+}
