@@ -32,6 +32,26 @@ fn all(text: &str) {
     let _ = ip_text::parse_brctl_show(f, text);
 }
 
+/// Words of every format, so random sequences reach deep into each parser.
+const VOCAB: &[&str] = &[
+    "\n", "\n", "\t", "tcp", "udp", "icmp", "6", "17", "1", "2", "120", "src=10.0.0.1", "dst=10.0.0.2", "sport=1",
+    "dport=80", "type=8", "code=0", "id=7", "[UNREPLIED]", "[ASSURED]", "use=1", "mark=0x10", "zone=3", "ipv4", "ipv6",
+    "src=fe80::1", "conntrack", "v1.4.8", "(conntrack-tools):", "shown.", "ESTABLISHED", "default", "via", "dev", "eth0",
+    "10.0.0.0/8", "192.0.2.1", "proto", "kernel", "scope", "link", "table", "local", "main", "100", "nexthop", "weight",
+    "onlink", "linkdown", "blackhole", "unreachable", "metric", "mtu", "lock", "src", "fe80::/64", "0:", "32766:", "from",
+    "all", "to", "fwmark", "0x1/0xff", "lookup", "goto", "not", "iif", "uidrange", "1-2", "sport", "1-70000", "3:",
+    "br0:", "veth0@if3:", "<UP,LOWER_UP>", "mtu", "master", "link/ether", "02:00:00:00:00:01", "link-netnsid", "link/ipip",
+    "vxlan", "id", "remote", "any", "srcport", "dstport", "bridge", "bridge_slave", "hairpin", "on", "vlan", "inet",
+    "inet6", "10.0.0.1/24", "brd", "secondary", "Kernel", "IP", "routing", "Destination", "Gateway", "Genmask", "Flags",
+    "Metric", "Ref", "Use", "Iface", "0.0.0.0", "255.255.255.0", "UG", "U", "!", "*", "-", "flags=4163<UP,RUNNING>",
+    "netmask", "ether", "(Ethernet)", "Link", "encap:Ethernet", "HWaddr", "inet", "addr:10.0.0.1", "Mask:255.0.0.0",
+    "create", "add", "s", "hash:ip,port", "hash:net,iface", "bitmap:port", "list:set", "range", "0-65535", "10.0.0.1,tcp:80",
+    "10.0.0.0-10.0.0.9", "1-3", "nomatch", "comment", "\"x", "Name:", "Type:", "Header:", "family", "inet6", "Members:",
+    "Number", "of", "entries:", "9", "LISTEN", "UNCONN", "*:80", "[::]:81", "127.0.0.1%lo:53", "users:((\"a\",pid=1,fd=2))",
+    "net.ipv4.ip_forward", "=", "net/ipv4/conf/eth0.1/rp_filter=2", "...", "#", "<----", "中文", "[", "]", "{", "}", "\"dst\":",
+    "\"ifindex\":", ",", ":", "null", "true", "\"", "lladdr", "PERMANENT", "self", "permanent", "dev", "dst",
+];
+
 const SOURCES: &[&str] = &[
     "netns-a/ip-link.json",
     "netns-a/ip-addr.json",
@@ -59,6 +79,12 @@ proptest! {
     #[test]
     fn random_text(s in "[ -~\t\n\u{4e2d}\u{00e9}\\[\\]{}\":,/.=<>@%*!-]{0,400}") {
         all(&s);
+    }
+
+    #[test]
+    fn token_soup(words in proptest::collection::vec(proptest::sample::select(VOCAB), 0..80)) {
+        all(&words.join(" "));
+        all(&words.join(""));
     }
 
     #[test]
