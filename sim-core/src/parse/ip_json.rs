@@ -1,6 +1,6 @@
 //! `ip -j` (and `bridge -j`) JSON output -> links, addresses, routes, rules, neighbours.
 //!
-//! Every importer here reads the document with [`spanned`] so that a diagnostic names the line
+//! Every importer here reads the document with `spanned` so that a diagnostic names the line
 //! and column of the value it is about. Unknown keys are kept out of the model but reported once
 //! per key and file (`unknown-field`, info), unknown device kinds become `LinkKind::Other`, and
 //! IPv6 items are counted, never modelled.
@@ -139,7 +139,7 @@ pub(crate) fn top_array(ctx: &mut Ctx<'_>, text: &str) -> Option<Vec<J>> {
             }
         },
         Err(d) => {
-            ctx.diags.push(d);
+            ctx.diags.push(*d);
             None
         }
     }
@@ -183,6 +183,13 @@ pub fn parse_links_counted(file: &str, text: &str) -> Counted<Vec<Link>> {
                 out.push(l);
             }
         }
+        if !items.is_empty() && !items.iter().any(|o| o.has("linkinfo")) {
+            ctx.diags.push(Diagnostic::info(
+                Span::new(file, 1, 0),
+                "no-details",
+                "no device has `linkinfo`: the listing was taken without `-d`, so veth, bridge, vxlan and other kinds read as plain ethernet",
+            ));
+        }
     }
     resolve_link_names(&mut out);
     ctx.finish(out)
@@ -191,18 +198,18 @@ pub fn parse_links_counted(file: &str, text: &str) -> Counted<Vec<Link>> {
 /// Fills `link_ifindex` from `link_name` (same namespace) and the other way round, so the
 /// engine can follow a veth or VLAN parent by either.
 pub(crate) fn resolve_link_names(links: &mut [Link]) {
-    let by_name: Vec<(String, u32)> = links.iter().map(|l| (l.name.clone(), l.ifindex)).collect();
+    let by_name: std::collections::BTreeMap<String, u32> = links.iter().map(|l| (l.name.clone(), l.ifindex)).collect();
+    let by_index: std::collections::BTreeMap<u32, String> = links.iter().map(|l| (l.ifindex, l.name.clone())).collect();
     for l in links.iter_mut() {
         if l.link_netnsid.is_some() {
             continue;
         }
         if l.link_ifindex.is_none() {
             if let Some(n) = &l.link_name {
-                l.link_ifindex = by_name.iter().find(|(m, _)| m == n).map(|(_, i)| *i);
+                l.link_ifindex = by_name.get(n).copied();
             }
         } else if l.link_name.is_none() {
-            let idx = l.link_ifindex;
-            l.link_name = by_name.iter().find(|(_, i)| Some(*i) == idx).map(|(m, _)| m.clone());
+            l.link_name = l.link_ifindex.and_then(|i| by_index.get(&i).cloned());
         }
     }
 }
@@ -632,12 +639,14 @@ fn route(ctx: &mut Ctx<'_>, o: &J) -> Option<Route> {
         dst,
         tos,
         metric: ctx.u64_of(o, "metric").unwrap_or(0) as u32,
-        protocol: o.get("protocol").map(|p| p.str().map(str::to_string).unwrap_or_else(|| p.show())),
+        // Without `-d`, `ip -j route` leaves out `protocol` exactly when it is boot.
+        protocol: Some(o.get("protocol").map(|p| p.str().map(str::to_string).unwrap_or_else(|| p.show())).unwrap_or_else(|| "boot".into())),
         scope,
         prefsrc: ctx.ipv4_of(o, "prefsrc"),
         nexthops,
         mtu,
-        origin: Some(format!("{}:{}", ctx.file, o.line)),
+        // One-line JSON puts every route on line 1: the column tells them apart.
+        origin: Some(format!("{}:{}:{}", ctx.file, o.line, o.col)),
     })
 }
 
@@ -692,14 +701,19 @@ fn rule_prefix(ctx: &mut Ctx<'_>, o: &J, key: &str, lenkey: &str) -> Result<Opti
 }
 
 fn port_range(ctx: &mut Ctx<'_>, o: &J, key: &str) -> Option<(u16, u16)> {
-    if let Some(p) = o.get(key) {
+    if o.has(key) {
         let v = ctx.u64_of(o, key)? as u16;
-        let _ = p;
         return Some((v, v));
     }
     let s = ctx.u64_of(o, &format!("{key}_start"))? as u16;
     let e = ctx.u64_of(o, &format!("{key}_end")).map(|v| v as u16).unwrap_or(s);
     Some((s, e))
+}
+
+fn uidrange(ctx: &mut Ctx<'_>, o: &J) -> Option<(u32, u32)> {
+    let s = ctx.u64_of(o, "uid_start")?;
+    let e = ctx.u64_of(o, "uid_end").unwrap_or(s);
+    Some((s as u32, e as u32))
 }
 
 fn rule(ctx: &mut Ctx<'_>, o: &J) -> Option<FibRule> {
@@ -712,10 +726,8 @@ fn rule(ctx: &mut Ctx<'_>, o: &J) -> Option<FibRule> {
         ctx.v6 += 1;
         return None;
     };
-    let fwmark = match ctx.u64_of(o, "fwmark") {
-        Some(m) => Some((m as u32, ctx.u64_of(o, "fwmask").map(|v| v as u32).unwrap_or(u32::MAX))),
-        None => None,
-    };
+    let fwmask = ctx.u64_of(o, "fwmask").map(|v| v as u32).unwrap_or(u32::MAX);
+    let fwmark = ctx.u64_of(o, "fwmark").map(|m| (m as u32, fwmask));
     let ipproto = match o.get("ipproto") {
         None => None,
         Some(p) => {
@@ -781,10 +793,7 @@ fn rule(ctx: &mut Ctx<'_>, o: &J) -> Option<FibRule> {
         ipproto,
         sport: port_range(ctx, o, "sport"),
         dport: port_range(ctx, o, "dport"),
-        uidrange: match ctx.u64_of(o, "uid_start") {
-            Some(s) => Some((s as u32, ctx.u64_of(o, "uid_end").unwrap_or(s) as u32)),
-            None => None,
-        },
+        uidrange: uidrange(ctx, o),
         l3mdev: o.has("l3mdev"),
         suppress_prefixlength: o.get("suppress_prefixlen").and_then(J::i64).map(|v| v as i32),
         suppress_ifgroup: o.get("suppress_ifgroup").map(|g| g.str().map(str::to_string).unwrap_or_else(|| g.show())),
@@ -853,7 +862,7 @@ mod tests {
     fn bad_value_points_at_the_value() {
         let p = parse_routes("r.json", "[{\"dst\": \"10.0.0.0/8\",\n \"dev\": \"eth0\", \"metric\": \"x\"}]");
         let d = p.diagnostics.iter().find(|d| d.code == "bad-value").unwrap();
-        assert_eq!(d.span.to_string(), "r.json:2:29");
+        assert_eq!(d.span.to_string(), "r.json:2:27");
         assert_eq!(p.value.len(), 1);
     }
 

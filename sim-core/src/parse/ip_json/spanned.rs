@@ -99,15 +99,22 @@ struct P<'a> {
     i: usize,
     line: u32,
     line_start: usize,
+    /// The last column computed and the offset it was for: `ip -j` prints everything on one
+    /// line, so columns are counted forward from there instead of from the line start (which
+    /// would make a large document quadratic).
+    col_cache: (usize, u32),
 }
 
 type PResult<T> = Result<T, (u32, u32, String, String)>;
 
 impl<'a> P<'a> {
-    fn col(&self) -> u32 {
-        crate::parse::ip_text::lex::col_of(&self.text[self.line_start..], self.i - self.line_start)
+    fn col(&mut self) -> u32 {
+        let (from, col0) = if self.col_cache.0 >= self.line_start && self.col_cache.0 <= self.i { self.col_cache } else { (self.line_start, 1) };
+        let col = col0 + self.text.get(from..self.i).map(|t| t.chars().count() as u32).unwrap_or(0);
+        self.col_cache = (self.i, col);
+        col
     }
-    fn err<T>(&self, expected: &str) -> PResult<T> {
+    fn err<T>(&mut self, expected: &str) -> PResult<T> {
         let found = match self.text.get(self.i..).and_then(|r| r.chars().next()) {
             None => "end of input".to_string(),
             Some(c) => format!("`{c}`"),
@@ -272,8 +279,8 @@ impl<'a> P<'a> {
 }
 
 /// Parses a whole JSON document. On a syntax error returns one error diagnostic at the spot.
-pub(crate) fn parse(file: &str, text: &str) -> Result<J, Diagnostic> {
-    let mut p = P { s: text.as_bytes(), text, i: 0, line: 1, line_start: 0 };
+pub(crate) fn parse(file: &str, text: &str) -> Result<J, Box<Diagnostic>> {
+    let mut p = P { s: text.as_bytes(), text, i: 0, line: 1, line_start: 0, col_cache: (0, 1) };
     let r = p.value(0).and_then(|v| {
         p.ws();
         if p.i < p.s.len() {
@@ -283,8 +290,8 @@ pub(crate) fn parse(file: &str, text: &str) -> Result<J, Diagnostic> {
         }
     });
     r.map_err(|(line, col, expected, found)| {
-        Diagnostic::error(Span::new(file, line, col), "json-syntax", format!("not valid JSON: expected {expected}, found {found}"))
-            .with_expected(expected, found)
+        Box::new(Diagnostic::error(Span::new(file, line, col), "json-syntax", format!("not valid JSON: expected {expected}, found {found}"))
+            .with_expected(expected, found))
     })
 }
 
@@ -308,6 +315,11 @@ mod tests {
         let e = parse("f.json", "[1, 2").unwrap_err();
         assert_eq!(e.found.as_deref(), Some("end of input"));
         assert!(parse("f", &"[".repeat(100_000)).is_err());
+        // Columns count characters, across cached positions on one long line.
+        let e = parse("f", "[{\"a\": \"éé\"}, {\"b\": x}]").unwrap_err();
+        assert_eq!(e.span.to_string(), "f:1:21");
+        let j = parse("f", "[1,\n \"é\", 3]").unwrap();
+        assert_eq!((j.arr().unwrap()[2].line, j.arr().unwrap()[2].col), (2, 7));
         assert!(parse("f", "\"\\u12").is_err());
     }
 }

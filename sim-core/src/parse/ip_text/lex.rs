@@ -136,6 +136,21 @@ pub(crate) fn table_word(file: &str, line: u32, w: Word<'_>, diags: &mut Vec<Dia
     id
 }
 
+/// A line an author put where they cut the output short (`...`, `…`, `[...]`).
+pub(crate) fn is_cut_marker(line: &str) -> bool {
+    matches!(line.trim(), "..." | "…" | "[...]" | "(...)" | "......")
+}
+
+/// Reports a cut marker: what followed it in the real output is unknown.
+pub(crate) fn cut(file: &str, line: u32, l: &str) -> Diagnostic {
+    let col = col_of(l, l.len() - l.trim_start().len());
+    Diagnostic::warning(
+        Span::new(file, line, col),
+        "cut",
+        format!("the listing was cut short here (`{}`): entries that stood here in the real output are unknown", l.trim()),
+    )
+}
+
 /// A line is an author's annotation rather than tool output when it is a `#` comment.
 pub(crate) fn is_comment(line: &str) -> bool {
     line.trim_start().starts_with('#')
