@@ -173,6 +173,9 @@ fn iface(v: &str, col: u32, opt: &str) -> Result<IfName, PErr> {
 
 fn addr(v: &str, col: u32, opt: &str) -> Result<AddrMask, PErr> {
     values::addr_mask(v, true).ok_or_else(|| {
+        if v.contains(':') {
+            return ipv6(col, opt, v);
+        }
         let what = if v.contains(',') {
             "a single address (a comma list makes iptables add one rule per address; nfpath reads saved rules only)"
         } else {
@@ -180,6 +183,11 @@ fn addr(v: &str, col: u32, opt: &str) -> Result<AddrMask, PErr> {
         };
         PErr::expected(col, format!("bad address for `{opt}`"), what, format!("`{v}`")).code("bad-address")
     })
+}
+
+/// An IPv6 value in an IPv4 dump: almost always ip6tables-save output given as iptables-save.
+pub(crate) fn ipv6(col: u32, opt: &str, v: &str) -> PErr {
+    PErr::expected(col, format!("IPv6 address for `{opt}`: this looks like ip6tables-save output; nfpath reads IPv4 (iptables-save) rules only"), "an IPv4 address", format!("`{v}`")).code("ipv6-rule")
 }
 
 /// Reads the rule's words into `out`. On error `out` holds what was read before it.

@@ -125,6 +125,19 @@ pub(crate) fn port_range(s: &str, sep: char) -> Option<PortRange> {
     (lo <= hi).then_some(PortRange { lo, hi })
 }
 
+/// NAT-style `lo-hi` port ranges (`--to-ports`, `--to-destination ip:lo-hi`): the whole value
+/// may be a service name (`ftp-data`), but the two sides of a range are numbers
+/// (`libxt_REDIRECT.c:parse_ports`).
+pub(crate) fn port_range_dash(s: &str) -> Option<PortRange> {
+    if let Some(p) = port(s) {
+        return Some(PortRange::single(p));
+    }
+    let (a, b) = s.split_once('-')?;
+    let lo = dec(a).filter(|v| *v <= 65535)? as u16;
+    let hi = dec(b).filter(|v| *v <= 65535)? as u16;
+    (lo <= hi).then_some(PortRange { lo, hi })
+}
+
 /// A dotted-quad IPv4 address (no hostnames: nfpath resolves nothing).
 pub(crate) fn ipv4(s: &str) -> Option<Ipv4Addr> {
     fn octet(i: &str) -> IResult<&str, u8> {

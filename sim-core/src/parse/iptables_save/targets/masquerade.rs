@@ -22,7 +22,7 @@ fn parse_masq(a: &mut Args) -> Result<MasqTarget, PErr> {
             "--to-ports" => {
                 let w = a.value(opt)?;
                 let s = w.as_str();
-                let r = values::port_range(s, '-').filter(|_| !s.is_empty() && !s.starts_with('-') && !s.ends_with('-'));
+                let r = values::port_range_dash(s);
                 t.ports = Some(r.ok_or_else(|| bad(w, opt, "a port or range `lo-hi`, 0-65535"))?);
             }
             "--random" => t.random = true,

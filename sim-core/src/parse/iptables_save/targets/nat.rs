@@ -15,6 +15,9 @@ use crate::parse::iptables_save::words::{Args, PErr, Word};
 fn range(w: &Word, opt: &str) -> Result<NatRange, PErr> {
     let s = w.as_str();
     let e = "`[ip[-ip]][:port[-port][/base]]`";
+    if s.matches(':').count() > 1 || s.starts_with('[') {
+        return Err(crate::parse::iptables_save::rule::ipv6(w.col, opt, s));
+    }
     let (ips, ports) = match s.split_once(':') {
         Some((i, p)) => (i, Some(p)),
         None => (s, None),
@@ -37,7 +40,7 @@ fn range(w: &Word, opt: &str) -> Result<NatRange, PErr> {
                 Some((r, b)) => (r, Some(b)),
                 None => (p, None),
             };
-            let pr = values::port_range(r, '-').filter(|_| !r.is_empty() && !r.starts_with('-') && !r.ends_with('-')).ok_or_else(|| bad(w, opt, e))?;
+            let pr = values::port_range_dash(r).ok_or_else(|| bad(w, opt, e))?;
             let base = match base {
                 None => None,
                 Some(b) => Some(values::port(b).filter(|b| *b != 0).ok_or_else(|| bad(w, opt, "a base port 1-65535 after `/`"))?),
