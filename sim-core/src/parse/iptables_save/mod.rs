@@ -11,7 +11,7 @@
 //! an error; framing problems (no `*table`, no `COMMIT`, undeclared chains) are errors that
 //! say what was expected and what was found.
 
-mod framing;
+pub(crate) mod framing;
 pub(crate) mod matches;
 pub mod registry;
 pub(crate) mod rule;
