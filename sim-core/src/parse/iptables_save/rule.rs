@@ -420,6 +420,15 @@ fn target(a: &mut Args, cx: &mut Cx, name: &str, ncol: u32) -> Result<Target, PE
 /// test, table and hook masks of targets, plus userspace final checks).
 fn check(cx: &mut Cx, out: &RuleParts) -> Result<(), PErr> {
     let proto = out.base.proto.as_ref().filter(|p| !p.neg).map(|p| p.val);
+    // xshared.c: "Can't use -o with INPUT" / "Can't use -i with OUTPUT".
+    if cx.builtin {
+        if out.base.out_iface.is_some() && matches!(cx.chain, "PREROUTING" | "INPUT") {
+            return Err(PErr::expected(0, format!("can't use -o with {}", cx.chain), "no -o in PREROUTING or INPUT", "-o").code("bad-hook"));
+        }
+        if out.base.in_iface.is_some() && matches!(cx.chain, "POSTROUTING" | "OUTPUT") {
+            return Err(PErr::expected(0, format!("can't use -i with {}", cx.chain), "no -i in OUTPUT or POSTROUTING", "-i").code("bad-hook"));
+        }
+    }
     for m in &out.matches {
         let need: Option<(&[u8], &str)> = match m {
             Match::Tcp(_) | Match::Tcpmss(_) => Some((&[6], "-p tcp")),

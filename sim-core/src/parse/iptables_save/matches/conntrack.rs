@@ -1,5 +1,5 @@
 //! `-m conntrack` revision 3 (`libxt_conntrack.c`). Options are kept in the order written and
-//! printed in `conntrack_dump` order.
+//! printed in `conntrack_dump` order. Addresses are kept unmasked, as the kernel stores them.
 
 use super::{bad, bit_names, bits, dup, missing, neg, range};
 use crate::model::ruleset::{ctstate, ctstatus, ConntrackMatch, CtDir, CtOption, Match};
@@ -66,7 +66,7 @@ pub(crate) fn parse(a: &mut Args, _cx: &mut Cx) -> Result<Match, PErr> {
                 CtOption::Proto(Neg::new(inv, p))
             }
             "--ctorigsrc" | "--ctorigdst" | "--ctreplsrc" | "--ctrepldst" => {
-                let am = values::addr_mask(s, true).ok_or_else(|| bad(w, opt, "an IPv4 address[/mask]"))?;
+                let am = values::addr_mask(s, false).ok_or_else(|| bad(w, opt, "an IPv4 address[/mask]"))?;
                 let v = Neg::new(inv, am);
                 match opt {
                     "--ctorigsrc" => CtOption::OrigSrc(v),
@@ -136,7 +136,12 @@ pub(crate) fn save(m: &ConntrackMatch, out: &mut String) {
                 out.push(' ');
                 out.push_str(OPTS[rank(o)]);
                 out.push(' ');
-                out.push_str(&values::addr_short(&v.val));
+                // conntrack_dump_addr prints no mask at all when it is not a prefix
+                // (checked against iptables-legacy-save 1.8.9).
+                out.push_str(&v.val.addr.to_string());
+                if v.val.prefix_len().is_some() {
+                    out.push_str(&values::mask_suffix(v.val.mask));
+                }
             }
             CtOption::OrigSrcPort(v) | CtOption::OrigDstPort(v) | CtOption::ReplSrcPort(v) | CtOption::ReplDstPort(v) => {
                 neg(out, v.neg);

@@ -1,4 +1,5 @@
-//! NETMAP (`libipt_NETMAP.c`): `--to addr[/prefix]`.
+//! NETMAP (`libipt_NETMAP.c`): `--to addr[/prefix]`; the kernel keeps the network address
+//! (`--to 198.51.100.7/24` is saved as `198.51.100.0/24`, checked against iptables-legacy-save).
 
 use super::{bad, dup, missing};
 use crate::model::ruleset::Target;
@@ -18,7 +19,7 @@ pub(crate) fn parse(a: &mut Args, _cx: &mut Cx) -> Result<Target, PErr> {
             return Err(dup(col, opt));
         }
         let w = a.value(opt)?;
-        let am = values::addr_mask(w.as_str(), false).ok_or_else(|| bad(w, opt, "an IPv4 network addr[/prefix]"))?;
+        let am = values::addr_mask(w.as_str(), true).ok_or_else(|| bad(w, opt, "an IPv4 network addr[/prefix]"))?;
         let len = am.prefix_len().ok_or_else(|| bad(w, opt, "a contiguous netmask"))?;
         n = Some(Ipv4Net::new(am.addr, len).map_err(|_| bad(w, opt, "a prefix length 0-32"))?);
     }
