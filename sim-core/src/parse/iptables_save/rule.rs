@@ -137,10 +137,11 @@ pub(crate) fn proto_by_name(s: &str) -> Option<u8> {
     if l.bytes().next().is_some_and(|b| b.is_ascii_digit()) {
         return values::dec(&l).filter(|v| *v <= 255).map(|v| v as u8);
     }
-    if let Some(n) = crate::model::types::proto_number(&l) {
-        return Some(n);
+    // /etc/protocols first: `ipip` is 94 there (model::types::proto_number reads it as 4).
+    if let Some((_, p)) = EXTRA.iter().find(|(n, _)| *n == l) {
+        return Some(*p);
     }
-    EXTRA.iter().find(|(n, _)| *n == l).map(|(_, p)| *p)
+    crate::model::types::proto_number(&l)
 }
 
 /// The name iptables-save prints for a protocol number (`proto_to_name`), or the number.
@@ -154,7 +155,7 @@ pub(crate) fn proto_display(p: u8) -> String {
             94 => "ipip".into(),
             108 => "ipcomp".into(),
             115 => "l2tp".into(),
-            135 => "mh".into(),
+            135 => "mobility-header".into(),
             _ => p.to_string(),
         },
     }
