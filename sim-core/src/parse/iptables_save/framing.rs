@@ -30,6 +30,8 @@ pub(crate) struct Builder<'t> {
     cur: Option<Table>,
     /// Cache: index of the chain the previous rule went to.
     last_chain: Option<usize>,
+    /// (chain, rule) of jumps to chains not declared when the rule was read; checked at COMMIT.
+    pending_jumps: Vec<(usize, usize)>,
     words: Vec<Word<'t>>,
 }
 
@@ -37,7 +39,7 @@ impl<'t> Builder<'t> {
     pub fn new(file: &'t str, text: &'t str) -> Self {
         let mut rs = Ruleset::default();
         let source = rs.add_source(file, Arc::from(text));
-        Builder { file, text, source, rs, diags: Vec::new(), cur: None, last_chain: None, words: Vec::with_capacity(32) }
+        Builder { file, text, source, rs, diags: Vec::new(), cur: None, last_chain: None, pending_jumps: Vec::new(), words: Vec::with_capacity(32) }
     }
 
     pub fn span(&self, line: u32, col: u32) -> Span {
@@ -63,6 +65,7 @@ impl<'t> Builder<'t> {
 
     pub fn begin_table(&mut self, name: TableName, line: u32) {
         self.cur = Some(Table::new(name, line));
+        self.pending_jumps.clear();
         self.last_chain = None;
     }
 
@@ -70,10 +73,17 @@ impl<'t> Builder<'t> {
     /// the table (a second table of the same name replaces the first, as iptables-restore
     /// flushes a table at its `*name` line).
     pub fn end_table(&mut self) {
-        let Some(t) = self.cur.take() else { return };
+        let Some(mut t) = self.cur.take() else { return };
+        // Give back the slack of each chain's rule vector (doubling leaves up to half unused).
+        for c in &mut t.chains {
+            c.rules.shrink_to_fit();
+        }
         self.last_chain = None;
-        for c in &t.chains {
-            for r in &c.rules {
+        // Only jumps whose chain did not exist when the rule was read can be missing now.
+        let pending = std::mem::take(&mut self.pending_jumps);
+        for (ci, ri) in pending {
+            let Some(r) = t.chains.get(ci).and_then(|c| c.rules.get(ri)) else { continue };
+            {
                 let (name, flag) = match &r.target {
                     Target::Jump(n) => (n, "-j"),
                     Target::Goto(n) => (n, "-g"),
@@ -192,6 +202,9 @@ impl<'t> Builder<'t> {
         let end_col = words.last().map(|w| w.col + w.as_str().len() as u32 + 1).unwrap_or(1);
         let mut args = Args::new(&words[2..], end_col);
         let mut parts = RuleParts::default();
+        // Exact room for the matches: Vec's first growth would reserve four 112-byte slots.
+        let n_matches = words[2..].iter().filter(|w| !w.quoted && matches!(w.as_str(), "-m" | "--match")).count();
+        parts.matches = Vec::with_capacity(n_matches);
         let table_ref: &Table = t;
         let exists = |n: &str| table_ref.chain_index(n).is_some();
         let mut cx = Cx { table: tname, chain: cname, builtin, warnings: Vec::new(), chain_exists: &exists };
@@ -213,6 +226,7 @@ impl<'t> Builder<'t> {
             self.diags.push(Diagnostic::warning(Span::new(file, line, col), code, msg));
         }
         let counters = counters.or(parts.counters);
+        let known_chain = parts.target_chain_known;
         let rule = Rule {
             line,
             text: TextRef { source: self.source, start: rule_start as u32, end: rule_end as u32 },
@@ -223,6 +237,9 @@ impl<'t> Builder<'t> {
             unreadable,
         };
         let Some(t) = self.cur.as_mut() else { return };
+        if matches!(rule.target, Target::Jump(_) | Target::Goto(_)) && !known_chain {
+            self.pending_jumps.push((ci, t.chains[ci].rules.len()));
+        }
         t.chains[ci].rules.push(rule);
     }
 
@@ -556,12 +573,17 @@ fn chain_header(b: &mut Builder, ln: u32, col0: u32, decl: &str) {
 /// `-A CHAIN ...`, `-N CHAIN`, `-P CHAIN POLICY` (the commands iptables-restore and `-S` use).
 pub(crate) fn command<'t>(b: &mut Builder<'t>, ln: u32, off: usize, col: u32, cmd: &'t str, counters: Option<Counters>) {
     let Some(words) = b.split(ln, cmd, col) else { return };
-    let first = words.first().map(|w| w.as_str().to_string()).unwrap_or_default();
-    match first.as_str() {
-        "-A" | "--append" => {
+    let first = match words.first().map(|w| w.as_str()) {
+        Some("-A") | Some("--append") => "-A",
+        Some("-N") | Some("--new-chain") => "-N",
+        Some("-P") | Some("--policy") => "-P",
+        _ => "",
+    };
+    match first {
+        "-A" => {
             b.add_rule(ln, off, off + cmd.len(), &words, counters);
         }
-        "-N" | "--new-chain" => match words.get(1) {
+        "-N" => match words.get(1) {
             Some(n) if words.len() == 2 => {
                 let (n, c) = (n.as_str().to_string(), n.col);
                 b.declare_chain(ln, c, &n, None, None, false);
@@ -570,7 +592,7 @@ pub(crate) fn command<'t>(b: &mut Builder<'t>, ln: u32, off: usize, col: u32, cm
                 b.error(ln, col, "syntax", "`-N` takes exactly one chain name").expected = Some("`-N CHAIN`".into());
             }
         },
-        "-P" | "--policy" => {
+        "-P" => {
             let name = words.get(1).map(|w| (w.as_str().to_string(), w.col));
             let pol = words.get(2).map(|w| w.as_str().to_string());
             // `iptables -S -v` appends `-c packets bytes`.
@@ -597,7 +619,8 @@ pub(crate) fn command<'t>(b: &mut Builder<'t>, ln: u32, off: usize, col: u32, cm
                 }
             }
         }
-        other => {
+        _ => {
+            let other = words.first().map(|w| w.as_str()).unwrap_or("");
             let msg = format!("command `{other}` is not something iptables-save prints; the line is not imported");
             b.error(ln, col, "unsupported-command", msg).expected = Some("`-A CHAIN ...` (or `-N`, `-P`)".into());
             if let Some(d) = b.diags.last_mut() {

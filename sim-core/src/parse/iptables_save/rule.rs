@@ -35,6 +35,8 @@ pub(crate) struct RuleParts {
     pub target: Option<Target>,
     /// Column of the `-j`/`-g` value, for diagnostics about the target.
     pub target_col: u32,
+    /// The `-j` named a chain that exists in the table (no check needed at COMMIT).
+    pub target_chain_known: bool,
     pub counters: Option<Counters>,
 }
 
@@ -133,10 +135,16 @@ pub(crate) fn proto_by_name(s: &str) -> Option<u8> {
         ("rohc", 142),
         ("ethernet", 143),
     ];
-    let l = s.to_ascii_lowercase();
-    if l.bytes().next().is_some_and(|b| b.is_ascii_digit()) {
-        return values::dec(&l).filter(|v| *v <= 255).map(|v| v as u8);
+    // The common names without allocating.
+    for (n, p) in [("tcp", 6u8), ("udp", 17), ("icmp", 1), ("sctp", 132)] {
+        if s.eq_ignore_ascii_case(n) {
+            return Some(p);
+        }
     }
+    if s.bytes().next().is_some_and(|b| b.is_ascii_digit()) {
+        return values::dec(s).filter(|v| *v <= 255).map(|v| v as u8);
+    }
+    let l = s.to_ascii_lowercase();
     // /etc/protocols first: `ipip` is 94 there (model::types::proto_number reads it as 4).
     if let Some((_, p)) = EXTRA.iter().find(|(n, _)| *n == l) {
         return Some(*p);
@@ -194,7 +202,7 @@ pub(crate) fn ipv6(col: u32, opt: &str, v: &str) -> PErr {
 /// Reads the rule's words into `out`. On error `out` holds what was read before it.
 pub(crate) fn parse_rule(a: &mut Args, cx: &mut Cx, out: &mut RuleParts) -> Result<(), PErr> {
     // The extension whose options were read last, for "unknown option of ..." messages.
-    let mut last_ext: Option<String> = None;
+    let mut last_ext: Option<(&str, &str)> = None;
     while let Some(w) = a.peek() {
         let (inv, ow) = if !w.quoted && w.as_str() == "!" {
             match a.peek_at(1) {
@@ -216,13 +224,13 @@ pub(crate) fn parse_rule(a: &mut Args, cx: &mut Cx, out: &mut RuleParts) -> Resu
                         let m = p(a, cx)?;
                         if a.pos() != before {
                             out.matches.push(m);
-                            last_ext = Some(format!("-m {pname}"));
+                            last_ext = Some(("-m", pname));
                             continue;
                         }
                     }
                 }
                 let ctx = match &last_ext {
-                    Some(e) => format!("an option of `{e}` or a built-in option"),
+                    Some((k, e)) => format!("an option of `{k} {e}` or a built-in option"),
                     None => "a built-in option (-s -d -i -o -p -f -m -j -g)".to_string(),
                 };
                 return Err(PErr::expected(ocol, format!("unknown option `{}`", ow.as_str()), ctx, format!("`{}`", ow.as_str())).code("unknown-option"));
@@ -239,10 +247,10 @@ pub(crate) fn parse_rule(a: &mut Args, cx: &mut Cx, out: &mut RuleParts) -> Resu
         macro_rules! val {
             () => {{
                 match glued {
-                    Some(g) => (g.to_string(), ocol + 2),
+                    Some(g) => (g, ocol + 2),
                     None => {
                         let v = a.value_inv(opt, &mut inv)?;
-                        (v.as_str().to_string(), v.col)
+                        (v.as_str(), v.col)
                     }
                 }
             }};
@@ -257,7 +265,7 @@ pub(crate) fn parse_rule(a: &mut Args, cx: &mut Cx, out: &mut RuleParts) -> Resu
         match b {
             Base::Src | Base::Dst => {
                 let (v, vc) = val!();
-                let am = addr(&v, vc, opt)?;
+                let am = addr(v, vc, opt)?;
                 let field = if b == Base::Src { &mut out.base.src } else { &mut out.base.dst };
                 once!(field, opt);
                 // `-s 0.0.0.0/0` matches everything and iptables-save omits it.
@@ -267,7 +275,7 @@ pub(crate) fn parse_rule(a: &mut Args, cx: &mut Cx, out: &mut RuleParts) -> Resu
             }
             Base::In | Base::Out => {
                 let (v, vc) = val!();
-                let name = iface(&v, vc, opt)?;
+                let name = iface(v, vc, opt)?;
                 let field = if b == Base::In { &mut out.base.in_iface } else { &mut out.base.out_iface };
                 once!(field, opt);
                 // `-i +` matches every interface and is saved as nothing.
@@ -281,7 +289,7 @@ pub(crate) fn parse_rule(a: &mut Args, cx: &mut Cx, out: &mut RuleParts) -> Resu
                 let p = if v.eq_ignore_ascii_case("all") {
                     0
                 } else {
-                    proto_by_name(&v).ok_or_else(|| {
+                    proto_by_name(v).ok_or_else(|| {
                         PErr::expected(vc, "unknown protocol", "a protocol name or number 0-255", format!("`{v}`"))
                     })?
                 };
@@ -306,7 +314,7 @@ pub(crate) fn parse_rule(a: &mut Args, cx: &mut Cx, out: &mut RuleParts) -> Resu
                     Some((p, b)) => (p.to_string(), b.to_string()),
                     None => {
                         let b = a.value("-c")?;
-                        (v.clone(), b.as_str().to_string())
+                        (v.to_string(), b.as_str().to_string())
                     }
                 };
                 match (values::dec(&p), values::dec(&by)) {
@@ -320,7 +328,7 @@ pub(crate) fn parse_rule(a: &mut Args, cx: &mut Cx, out: &mut RuleParts) -> Resu
                     return Err(PErr::new(ocol, "`!` is not allowed before `-m`"));
                 }
                 let (name, ncol) = val!();
-                match registry::match_parser(&name) {
+                match registry::match_parser(name) {
                     Some(p) => {
                         let m = p(a, cx)?;
                         out.matches.push(m);
@@ -328,10 +336,10 @@ pub(crate) fn parse_rule(a: &mut Args, cx: &mut Cx, out: &mut RuleParts) -> Resu
                     None => {
                         let args = take_unknown_words(a, true);
                         cx.warn(ncol, "unsupported-match", format!("match `-m {name}` is not supported: outcomes that depend on it are indeterminate"));
-                        out.matches.push(Match::Unsupported { name, args });
+                        out.matches.push(Match::Unsupported { name: name.to_string(), args });
                     }
                 }
-                last_ext = Some(format!("-m {}", out.matches.last().map(|m| m.name()).unwrap_or("")));
+                last_ext = Some(("-m", name));
             }
             Base::Jump | Base::Goto => {
                 if inv {
@@ -346,11 +354,12 @@ pub(crate) fn parse_rule(a: &mut Args, cx: &mut Cx, out: &mut RuleParts) -> Resu
                     if name.is_empty() {
                         return Err(PErr::expected(ncol, "empty chain name", "a chain name", "`\"\"`"));
                     }
-                    Target::Goto(name.clone())
+                    Target::Goto(name.to_string())
                 } else {
-                    target(a, cx, &name, ncol)?
+                    out.target_chain_known = (cx.chain_exists)(name);
+                    target(a, cx, name, ncol, out.target_chain_known)?
                 };
-                last_ext = Some(format!("-j {name}"));
+                last_ext = Some(("-j", name));
                 out.target = Some(t);
             }
         }
@@ -393,14 +402,15 @@ pub(crate) fn take_unknown_words(a: &mut Args, stop_at_base: bool) -> Vec<String
 
 const VERDICTS: &[(&str, Target)] = &[("ACCEPT", Target::Accept), ("DROP", Target::Drop), ("RETURN", Target::Return), ("QUEUE", Target::Queue)];
 
-fn target(a: &mut Args, cx: &mut Cx, name: &str, ncol: u32) -> Result<Target, PErr> {
+/// `known_chain`: the caller found `name` among the table's chains.
+fn target(a: &mut Args, cx: &mut Cx, name: &str, ncol: u32, known_chain: bool) -> Result<Target, PErr> {
     if name.is_empty() {
         return Err(PErr::expected(ncol, "empty target name", "a target or chain name", "`\"\"`"));
     }
     if let Some((_, t)) = VERDICTS.iter().find(|(n, _)| *n == name) {
         return Ok(t.clone());
     }
-    if (cx.chain_exists)(name) {
+    if known_chain {
         return Ok(Target::Jump(name.to_string()));
     }
     if let Some(p) = registry::target_parser(name) {

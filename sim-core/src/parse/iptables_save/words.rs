@@ -72,41 +72,46 @@ pub(crate) fn split_words<'a>(line: &'a str, base_col: u32, out: &mut Vec<Word<'
             i = j;
             continue;
         }
-        // Slow path: the word contains quotes; build it.
+        // Slow path: the word contains quotes; build it, copying runs between the special
+        // characters in one go.
         let mut buf = String::with_capacity(j - start + 8);
         buf.push_str(&line[start..j]);
         let mut k = j;
         let mut in_quote = false;
-        while k < bytes.len() {
-            let ch = bytes[k];
+        loop {
             if in_quote {
-                if ch == b'\\' && k + 1 < bytes.len() {
+                // Copy up to the next `"` or `\`.
+                let run = bytes[k..].iter().position(|&c| c == b'"' || c == b'\\').map(|p| k + p).unwrap_or(bytes.len());
+                buf.push_str(&line[k..run]);
+                k = run;
+                if k >= bytes.len() {
+                    break;
+                }
+                if bytes[k] == b'\\' {
+                    if k + 1 >= bytes.len() {
+                        buf.push('\\');
+                        k += 1;
+                        break;
+                    }
                     // Copy the escaped character whole (it may be a multi-byte one).
                     let n = utf8_len(bytes[k + 1]);
                     let end = (k + 1 + n).min(bytes.len());
                     buf.push_str(line.get(k + 1..end).unwrap_or(""));
                     k = end;
-                    continue;
-                }
-                if ch == b'"' {
+                } else {
                     in_quote = false;
                     k += 1;
-                    continue;
                 }
             } else {
-                if ch == b'"' {
-                    in_quote = true;
-                    k += 1;
-                    continue;
-                }
-                if ch == b' ' || ch == b'\t' {
+                let run = bytes[k..].iter().position(|&c| c == b'"' || c == b' ' || c == b'\t').map(|p| k + p).unwrap_or(bytes.len());
+                buf.push_str(&line[k..run]);
+                k = run;
+                if k >= bytes.len() || bytes[k] != b'"' {
                     break;
                 }
+                in_quote = true;
+                k += 1;
             }
-            let n = utf8_len(ch);
-            let end = (k + n).min(bytes.len());
-            buf.push_str(line.get(k..end).unwrap_or(""));
-            k = end;
         }
         if in_quote {
             return Err(PErr::expected(base_col + j as u32, "unterminated quoted string", "a closing `\"`", "end of line"));
