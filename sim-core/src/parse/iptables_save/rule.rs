@@ -269,7 +269,7 @@ pub(crate) fn parse_rule(a: &mut Args, cx: &mut Cx, out: &mut RuleParts) -> Resu
                 let field = if b == Base::Src { &mut out.base.src } else { &mut out.base.dst };
                 once!(field, opt);
                 // `-s 0.0.0.0/0` matches everything and iptables-save omits it.
-                if !(am.mask.is_unspecified() && !inv) {
+                if inv || !am.mask.is_unspecified() {
                     *field = Some(Neg::new(inv, am));
                 }
             }
@@ -492,38 +492,22 @@ fn check(cx: &mut Cx, out: &RuleParts) -> Result<(), PErr> {
     }
     let l4 = proto.is_some_and(|p| [6, 17, 132, 33, 136].contains(&p));
     let ports_need = |what: &str| PErr::expected(tcol, format!("`{what}` with ports needs -p tcp, udp, sctp, dccp or udplite"), "-p tcp/udp/sctp/dccp/udplite", proto_found(out)).code("target-needs-protocol");
+    let syn = || out.matches.iter().any(|m| matches!(m, Match::Tcp(tm) if tm.flags.as_ref().is_some_and(|f| !f.neg && f.val.0 & 0x02 != 0 && f.val.1 & 0x02 != 0)));
     match t {
-        Target::Dnat(n) | Target::Snat(n) => {
-            if n.ranges.iter().any(|r| r.ports.is_some()) && !l4 {
-                return Err(ports_need(t.name()));
-            }
+        Target::Dnat(n) | Target::Snat(n) if n.ranges.iter().any(|r| r.ports.is_some()) && !l4 => Err(ports_need(t.name())),
+        Target::Masquerade(m) | Target::Redirect(m) if m.ports.is_some() && !l4 => Err(ports_need(t.name())),
+        Target::Tproxy(_) if !proto.is_some_and(|p| p == 6 || p == 17) => {
+            Err(PErr::expected(tcol, "TPROXY is only valid with -p tcp or -p udp", "-p tcp or -p udp", proto_found(out)).code("target-needs-protocol"))
         }
-        Target::Masquerade(m) | Target::Redirect(m) => {
-            if m.ports.is_some() && !l4 {
-                return Err(ports_need(t.name()));
-            }
+        Target::Reject(crate::model::ruleset::RejectWith::TcpReset) if proto != Some(6) => {
+            Err(PErr::expected(tcol, "`--reject-with tcp-reset` is only valid with -p tcp", "-p tcp", proto_found(out)).code("target-needs-protocol"))
         }
-        Target::Tproxy(_) => {
-            if !proto.is_some_and(|p| p == 6 || p == 17) {
-                return Err(PErr::expected(tcol, "TPROXY is only valid with -p tcp or -p udp", "-p tcp or -p udp", proto_found(out)).code("target-needs-protocol"));
-            }
+        // xt_TCPMSS.c:tcpmss_tg4_check: "Only works on TCP SYN packets".
+        Target::Tcpmss(_) if proto != Some(6) || !syn() => {
+            Err(PErr::expected(tcol, "TCPMSS only works on TCP SYN packets", "-p tcp -m tcp --tcp-flags ... SYN (or --syn)", "a rule that does not test SYN").code("target-needs-protocol"))
         }
-        Target::Reject(crate::model::ruleset::RejectWith::TcpReset) => {
-            if proto != Some(6) {
-                return Err(PErr::expected(tcol, "`--reject-with tcp-reset` is only valid with -p tcp", "-p tcp", proto_found(out)).code("target-needs-protocol"));
-            }
-        }
-        Target::Tcpmss(_) => {
-            // xt_TCPMSS.c:tcpmss_tg4_check: "Only works on TCP SYN packets".
-            let syn = out.matches.iter().any(|m| matches!(m, Match::Tcp(tm) if tm.flags.as_ref().is_some_and(|f| !f.neg && f.val.0 & 0x02 != 0 && f.val.1 & 0x02 != 0)));
-            if proto != Some(6) || !syn {
-                return Err(PErr::expected(tcol, "TCPMSS only works on TCP SYN packets", "-p tcp -m tcp --tcp-flags ... SYN (or --syn)", "a rule that does not test SYN").code("target-needs-protocol"));
-            }
-        }
-        _ => {}
+        _ => Ok(()),
     }
-    let _ = cx;
-    Ok(())
 }
 
 fn proto_found(out: &RuleParts) -> String {
