@@ -209,7 +209,7 @@ fn edge_cases_file() {
     assert_eq!(comments, vec!["!", "has space", "this module only works for ip6tables but -p icmpv6 is fine", "\""]);
     // `--icmp-type 3/4`.
     assert!(dos.iter().flat_map(|r| &r.matches).any(|m| matches!(m, Match::Icmp(i) if i.icmp_type == 3 && i.code_min == 4)));
-    assert_eq!(rules[2].unreadable.is_some(), true, "the rule with the bogus option is kept as unreadable");
+    assert!(rules[2].unreadable.is_some(), "the rule with the bogus option is kept as unreadable");
 }
 
 #[test]

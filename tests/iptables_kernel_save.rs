@@ -164,10 +164,12 @@ impl Drop for Netns {
     }
 }
 
-/// table -> (chain header without counters, in order) and chain -> rules, in order. Table and
-/// user-chain order are the tool's business, not the rules'.
-fn shape(text: &str) -> BTreeMap<String, (Vec<String>, BTreeMap<String, Vec<String>>)> {
-    let mut out: BTreeMap<String, (Vec<String>, BTreeMap<String, Vec<String>>)> = BTreeMap::new();
+/// Per table: the chain headers without counters (sorted) and each chain's rules in order.
+type Shape = BTreeMap<String, (Vec<String>, BTreeMap<String, Vec<String>>)>;
+
+/// Table and user-chain order are the tool's business, not the rules'.
+fn shape(text: &str) -> Shape {
+    let mut out: Shape = BTreeMap::new();
     let mut cur = String::new();
     for l in text.lines() {
         if l.starts_with('#') || l == "COMMIT" || l.is_empty() {
