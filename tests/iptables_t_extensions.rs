@@ -48,6 +48,8 @@ fn unsupported_in(rule: &str) -> Vec<String> {
 
 #[derive(Default)]
 struct Tally {
+    /// Distinct `.t` lines checked (each runs once per chain the file names).
+    lines_checked: usize,
     ok: usize,
     fail_refused: usize,
     skipped: usize,
@@ -92,6 +94,7 @@ fn extension_tables_parse_and_print_like_iptables() {
                 t.skipped += 1;
                 continue;
             }
+            t.lines_checked += 1;
             for chain in &chains {
                 let p = iptables_save::parse_rule_args(f, table, chain, &[], rule);
                 let errors: Vec<String> = p.diagnostics.iter().filter(|d| d.severity == Severity::Error).map(|d| d.to_string()).collect();
@@ -132,11 +135,18 @@ fn extension_tables_parse_and_print_like_iptables() {
             }
         }
     }
-    println!("extensions typed by nfpath ({}): {}", sup_ext.len(), sup_ext.join(" "));
-    println!("extensions not typed ({}): {}", unsup_ext.len(), unsup_ext.join(" "));
+    let uniq = |v: &[String]| {
+        let mut u = v.to_vec();
+        u.sort();
+        u.dedup();
+        u
+    };
+    let (su, uu) = (uniq(&sup_ext), uniq(&unsup_ext));
+    println!("{} .t files of typed extensions ({} distinct): {}", sup_ext.len(), su.len(), su.join(" "));
+    println!("{} .t files of untyped extensions ({} distinct): {}", unsup_ext.len(), uu.len(), uu.join(" "));
     println!(
-        "lines x chains: {} OK lines printed as iptables-save does, {} FAIL lines refused, {} FAIL lines needing kernel state accepted, {} lines skipped (untyped extensions)",
-        t.ok, t.fail_refused, t.known_kernel_state, t.skipped
+        "{} lines checked; per chain: {} OK rules printed as iptables-save does, {} FAIL rules refused, {} FAIL rules needing kernel state accepted; {} lines skipped (untyped extensions)",
+        t.lines_checked, t.ok, t.fail_refused, t.known_kernel_state, t.skipped
     );
     for p in &t.problems {
         println!("PROBLEM {p}");
