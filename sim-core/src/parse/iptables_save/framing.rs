@@ -11,11 +11,6 @@ use crate::model::ruleset::{Chain, Counters, Policy, Rule, Ruleset, Table, Table
 use std::borrow::Cow;
 use std::sync::Arc;
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Mode {
-    Save,
-}
-
 /// XT_EXTENSION_MAXNAMELEN - 1: the longest chain name the kernel takes.
 const MAX_CHAIN: usize = 28;
 
@@ -362,7 +357,7 @@ struct Outside {
     count: u32,
 }
 
-pub(crate) fn parse(file: &str, text: &str, _mode: Mode) -> Parsed<Ruleset> {
+pub(crate) fn parse(file: &str, text: &str) -> Parsed<Ruleset> {
     let mut b = Builder::new(file, text);
     let mut outside: Option<Outside> = None;
     // An unknown `*table`: its lines are skipped until COMMIT (name, header line, lines skipped).

@@ -10,6 +10,18 @@
 //! words and a warning; a rule that cannot be read in full is kept with `Rule::unreadable` and
 //! an error; framing problems (no `*table`, no `COMMIT`, undeclared chains) are errors that
 //! say what was expected and what was found.
+//!
+//! Severity policy. An **error** means iptables-restore would refuse the input as given, or a
+//! rule's meaning is lost; what could be read is still returned:
+//! `rule-outside-table` (grep output: those lines are not imported, their table is unknown),
+//! `missing-commit` (rules kept), `unknown-table` (its lines skipped), `undeclared-chain`
+//! (chain created, rule kept), `jump-to-missing-chain`, `bad-chain-name`, `bad-policy`,
+//! `duplicate-chain`, `unsupported-command`, and per rule (kept with `Rule::unreadable`):
+//! `syntax`, `bad-address`, `unknown-option`, `garbled-nat-target`, `ipv6-rule`,
+//! `redacted-value`, `match-needs-protocol`, `target-needs-protocol`, `bad-table`, `bad-hook`.
+//! A **warning** means the input is usable but something the engine depends on is unknown:
+//! `unsupported-match`, `unsupported-target`, `unsupported-option`, `unresolved-name`,
+//! `legacy-tables-present`, `mixed-backends`, `builtin-undeclared`, `duplicate-table`.
 
 pub(crate) mod framing;
 pub(crate) mod matches;
@@ -30,7 +42,7 @@ use crate::model::ruleset::{Ruleset, TableName};
 /// names it in diagnostics and traces. Never panics; the value holds everything that could be
 /// read.
 pub fn parse(file: &str, text: &str) -> Parsed<Ruleset> {
-    framing::parse(file, text, framing::Mode::Save)
+    framing::parse(file, text)
 }
 
 /// Parses a single rule written as iptables arguments (`-p tcp -m tcp --dport 22 -j ACCEPT`),
