@@ -361,6 +361,13 @@ fn strip(rs: &Ruleset) -> Ruleset {
             for x in &mut c.rules {
                 x.line = 0;
                 x.text = TextRef::default();
+                // The icmp type name the user wrote (`any`, `echo-request`) is kept for display
+                // only; iptables-save prints the number.
+                for m in &mut x.matches {
+                    if let Match::Icmp(i) = m {
+                        i.name = None;
+                    }
+                }
             }
         }
     }
@@ -368,7 +375,8 @@ fn strip(rs: &Ruleset) -> Ruleset {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    // A fixed seed keeps CI deterministic; the regression file keeps every failure found so far.
+    #![proptest_config(ProptestConfig { cases: 256, rng_seed: proptest::test_runner::RngSeed::Fixed(0x6e66_7061_7468), ..ProptestConfig::default() })]
 
     #[test]
     fn save_then_parse_is_identity(rs in ruleset()) {
