@@ -72,6 +72,17 @@ pub(crate) fn split_words<'a>(line: &'a str, base_col: u32, out: &mut Vec<Word<'
             i = j;
             continue;
         }
+        // Common quoted case: the whole word is `"..."` with no escape inside; borrow it.
+        if j == start {
+            if let Some(q) = bytes[start + 1..].iter().position(|&c| c == b'"' || c == b'\\').map(|p| start + 1 + p) {
+                let after = q + 1;
+                if bytes[q] == b'"' && (after == bytes.len() || bytes[after] == b' ' || bytes[after] == b'\t') {
+                    out.push(Word { text: Cow::Borrowed(&line[start + 1..q]), col: base_col + start as u32, quoted: true });
+                    i = after;
+                    continue;
+                }
+            }
+        }
         // Slow path: the word contains quotes; build it, copying runs between the special
         // characters in one go.
         let mut buf = String::with_capacity(j - start + 8);
@@ -257,6 +268,7 @@ mod tests {
         assert_eq!(words(r#"--log-prefix "!#*~%&/()=?""#), ["--log-prefix", "!#*~%&/()=?"]);
         assert_eq!(words(r#"a""b "" c"#), ["ab", "", "c"]);
         assert_eq!(words("a\\b  c"), ["a\\b", "c"]);
+        assert_eq!(words(r#""x y"z "" "p\"q" "end""#), ["x yz", "", "p\"q", "end"]);
     }
 
     #[test]
