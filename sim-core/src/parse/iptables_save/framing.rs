@@ -11,6 +11,27 @@ use crate::model::ruleset::{Chain, Counters, Policy, Rule, Ruleset, Table, Table
 use std::borrow::Cow;
 use std::sync::Arc;
 
+/// FNV-1a: chain names are short and hashed several times per rule; SipHash showed up in
+/// profiles of large kube-proxy dumps.
+#[derive(Default)]
+pub(crate) struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for b in bytes {
+            h ^= *b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type FastIds<'t> = std::collections::HashMap<&'t str, usize, std::hash::BuildHasherDefault<Fnv>>;
+
 /// XT_EXTENSION_MAXNAMELEN - 1: the longest chain name the kernel takes.
 const MAX_CHAIN: usize = 28;
 
@@ -27,6 +48,11 @@ pub(crate) struct Builder<'t> {
     last_chain: Option<usize>,
     /// (chain, rule) of jumps to chains not declared when the rule was read; checked at COMMIT.
     pending_jumps: Vec<(usize, usize)>,
+    /// Chain name -> index for the current table, for names borrowed from the text. A miss
+    /// falls back to `Table::chain_index`.
+    ids: FastIds<'t>,
+    /// Every chain of the current table is in `ids` (no fallback lookup needed).
+    ids_complete: bool,
     words: Vec<Word<'t>>,
 }
 
@@ -34,7 +60,7 @@ impl<'t> Builder<'t> {
     pub fn new(file: &'t str, text: &'t str) -> Self {
         let mut rs = Ruleset::default();
         let source = rs.add_source(file, Arc::from(text));
-        Builder { file, text, source, rs, diags: Vec::new(), cur: None, last_chain: None, pending_jumps: Vec::new(), words: Vec::with_capacity(32) }
+        Builder { file, text, source, rs, diags: Vec::new(), cur: None, last_chain: None, pending_jumps: Vec::new(), ids: FastIds::default(), ids_complete: true, words: Vec::with_capacity(32) }
     }
 
     pub fn span(&self, line: u32, col: u32) -> Span {
@@ -61,6 +87,8 @@ impl<'t> Builder<'t> {
     pub fn begin_table(&mut self, name: TableName, line: u32) {
         self.cur = Some(Table::new(name, line));
         self.pending_jumps.clear();
+        self.ids.clear();
+        self.ids_complete = true;
         self.last_chain = None;
     }
 
@@ -113,7 +141,8 @@ impl<'t> Builder<'t> {
     }
 
     /// `:NAME POLICY` / `-N NAME` / `-P NAME POLICY`.
-    pub fn declare_chain(&mut self, line: u32, col: u32, name: &str, policy: Option<Policy>, counters: Option<Counters>, explicit_policy: bool) {
+    pub fn declare_chain(&mut self, line: u32, col: u32, name_cow: Cow<'t, str>, policy: Option<Policy>, counters: Option<Counters>, explicit_policy: bool) {
+        let name: &str = &name_cow;
         let Some(t) = self.cur.as_mut() else { return };
         let builtin = t.name.builtin_chains().contains(&name);
         if name.is_empty() || name.len() > MAX_CHAIN || name.starts_with('-') || name.starts_with('!') {
@@ -158,7 +187,13 @@ impl<'t> Builder<'t> {
             }
             return;
         }
-        t.add_chain(Chain { name: name.to_string(), policy, counters, line, rules: Vec::new() });
+        let i = t.add_chain(Chain { name: name.to_string(), policy, counters, line, rules: Vec::new() });
+        match name_cow {
+            Cow::Borrowed(n) => {
+                self.ids.insert(n, i);
+            }
+            Cow::Owned(_) => self.ids_complete = false,
+        }
     }
 
     /// Reads one `-A CHAIN args...` command. `words` are the line's words from `-A` on;
@@ -175,7 +210,7 @@ impl<'t> Builder<'t> {
         // Find (or create) the chain.
         let ci = match self.last_chain.filter(|&i| t.chains.get(i).is_some_and(|c| c.name == cname)) {
             Some(i) => i,
-            None => match t.chain_index(cname) {
+            None => match self.ids.get(cname).copied().or_else(|| if self.ids_complete { None } else { t.chain_index(cname) }) {
                 Some(i) => i,
                 None => {
                     let builtin = tname.builtin_chains().contains(&cname);
@@ -187,7 +222,14 @@ impl<'t> Builder<'t> {
                     };
                     self.diags.push(d);
                     let Some(t) = self.cur.as_mut() else { return };
-                    t.add_chain(Chain { name: cname.to_string(), policy: builtin.then_some(Policy::Accept), counters: None, line: 0, rules: Vec::new() })
+                    let i = t.add_chain(Chain { name: cname.to_string(), policy: builtin.then_some(Policy::Accept), counters: None, line: 0, rules: Vec::new() });
+                    match &cw.text {
+                        Cow::Borrowed(n) => {
+                            self.ids.insert(n, i);
+                        }
+                        Cow::Owned(_) => self.ids_complete = false,
+                    }
+                    i
                 }
             },
         };
@@ -201,7 +243,9 @@ impl<'t> Builder<'t> {
         let n_matches = words[2..].iter().filter(|w| !w.quoted && matches!(w.as_str(), "-m" | "--match")).count();
         parts.matches = Vec::with_capacity(n_matches);
         let table_ref: &Table = t;
-        let exists = |n: &str| table_ref.chain_index(n).is_some();
+        let ids = &self.ids;
+        let complete = self.ids_complete;
+        let exists = |n: &str| ids.contains_key(n) || (!complete && table_ref.chain_index(n).is_some());
         let mut cx = Cx { table: tname, chain: cname, builtin, warnings: Vec::new(), chain_exists: &exists };
         let res = parse_rule(&mut args, &mut cx, &mut parts);
         let warnings = std::mem::take(&mut cx.warnings);
@@ -528,7 +572,7 @@ fn short(s: &str) -> &str {
 }
 
 /// `:NAME POLICY [p:b]`.
-fn chain_header(b: &mut Builder, ln: u32, col0: u32, decl: &str) {
+fn chain_header<'t>(b: &mut Builder<'t>, ln: u32, col0: u32, decl: &'t str) {
     let mut it = decl.split_whitespace();
     let name = it.next().unwrap_or("");
     let pol = it.next();
@@ -562,7 +606,7 @@ fn chain_header(b: &mut Builder, ln: u32, col0: u32, decl: &str) {
     if let Some(x) = extra {
         b.error(ln, col0, "syntax", format!("unexpected `{x}` after the header of chain {name}"));
     }
-    b.declare_chain(ln, col0 + 1, name, policy, counters, explicit);
+    b.declare_chain(ln, col0 + 1, Cow::Borrowed(name), policy, counters, explicit);
 }
 
 /// `-A CHAIN ...`, `-N CHAIN`, `-P CHAIN POLICY` (the commands iptables-restore and `-S` use).
@@ -580,15 +624,15 @@ pub(crate) fn command<'t>(b: &mut Builder<'t>, ln: u32, off: usize, col: u32, cm
         }
         "-N" => match words.get(1) {
             Some(n) if words.len() == 2 => {
-                let (n, c) = (n.as_str().to_string(), n.col);
-                b.declare_chain(ln, c, &n, None, None, false);
+                let (n, c) = (n.text.clone(), n.col);
+                b.declare_chain(ln, c, n, None, None, false);
             }
             _ => {
                 b.error(ln, col, "syntax", "`-N` takes exactly one chain name").expected = Some("`-N CHAIN`".into());
             }
         },
         "-P" => {
-            let name = words.get(1).map(|w| (w.as_str().to_string(), w.col));
+            let name = words.get(1).map(|w| (w.text.clone(), w.col));
             let pol = words.get(2).map(|w| w.as_str().to_string());
             // `iptables -S -v` appends `-c packets bytes`.
             let cnt = match (words.get(3).map(|w| w.as_str()), words.get(4), words.get(5)) {
@@ -601,12 +645,12 @@ pub(crate) fn command<'t>(b: &mut Builder<'t>, ln: u32, off: usize, col: u32, cm
             };
             match (name, pol.as_deref(), cnt) {
                 (Some((n, c)), Some(p @ ("ACCEPT" | "DROP")), Ok(cn)) => {
-                    let is_builtin = b.table_name().is_some_and(|t| t.builtin_chains().contains(&n.as_str()));
+                    let is_builtin = b.table_name().is_some_and(|t| t.builtin_chains().contains(&n.as_ref()));
                     if !is_builtin {
                         b.error(ln, c, "bad-policy", format!("`-P` names {n}, which is not a built-in chain of this table")).expected = Some("a built-in chain".into());
                     } else {
                         let pol = if p == "ACCEPT" { Policy::Accept } else { Policy::Drop };
-                        b.declare_chain(ln, c, &n, Some(pol), cn, true);
+                        b.declare_chain(ln, c, n, Some(pol), cn, true);
                     }
                 }
                 _ => {
