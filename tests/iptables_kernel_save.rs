@@ -229,6 +229,7 @@ fn every_typed_extension_prints_as_iptables_save_does() {
         ns.run(&format!("iptables-{backend}-restore"), &text).expect("restore");
         let kernel = ns.run(&format!("iptables-{backend}-save"), "").expect("save");
         let n = compare(backend, &predict("all", &text), &kernel);
+        println!("{backend}: {n} extension rules printed exactly as iptables-{backend}-save does");
         assert!(n >= 85, "{backend}: only {n} rules compared");
     }
 }
@@ -252,12 +253,18 @@ const CORPUS_OK: &[&str] = &[
 
 #[test]
 fn corpus_dumps_print_as_iptables_save_does() {
+    for backend in ["legacy", "nft"] {
+        corpus_dumps_with(backend);
+    }
+}
+
+fn corpus_dumps_with(backend: &str) {
     let ns = Netns::new();
     let mut total = 0;
     for f in CORPUS_OK {
         let text = std::fs::read_to_string(format!("/work/shared/corpus/iptables/{f}")).expect("corpus");
-        ns.run("iptables-legacy-restore", &text).unwrap_or_else(|e| panic!("{f}: {e}"));
-        let kernel = ns.run("iptables-legacy-save", "").expect("save");
+        ns.run(&format!("iptables-{backend}-restore"), &text).unwrap_or_else(|e| panic!("{backend} {f}: {e}"));
+        let kernel = ns.run(&format!("iptables-{backend}-save"), "").expect("save");
         // The kernel only knows the tables the dump loaded plus any loaded earlier in this
         // namespace; compare the dump's own tables.
         let ours = predict(f, &text);
@@ -276,7 +283,8 @@ fn corpus_dumps_print_as_iptables_save_does() {
             }
             s
         };
-        total += compare(f, &ours, &kernel_own);
+        total += compare(&format!("{backend} {f}"), &ours, &kernel_own);
     }
-    assert!(total > 700, "only {total} rules compared");
+    println!("{backend}: {total} corpus rules printed exactly as iptables-{backend}-save does");
+    assert!(total > 700, "{backend}: only {total} rules compared");
 }
