@@ -2,15 +2,17 @@
 //! -> `Ruleset`, with throughput in lines per second and the peak heap of one import compared
 //! with the size of the text.
 //!
-//! Two sizes: 1,000 service ports and 10,000 service ports, 10 endpoints each, realistic mix
-//! (`sim_core::gen::kube_proxy::synthetic`, seed 1). Run `cargo bench --bench import -- --quick`
+//! Cases: kube-proxy nodes with 1,000 and 10,000 service ports of 10 endpoints each, realistic
+//! mix (`sim_core::gen::kube_proxy::synthetic`, seed 1), and a calico-felix node with 1,000
+//! workloads (`sim_core::gen::calico::synthetic`). Run `cargo bench --bench import -- --quick`
 //! for a short run; the memory figures are printed before criterion's output.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use sim_core::gen::kube_proxy;
+use sim_core::gen::calico;
+use sim_core::gen::kube_proxy::{self, SyntheticMix};
 use sim_core::parse::iptables_save;
 
 /// The system allocator, counting live bytes and the high-water mark since the last reset.
@@ -68,14 +70,37 @@ struct Case {
 }
 
 fn cases() -> Vec<Case> {
-    [("1k-services-x10", 1_000usize), ("10k-services-x10", 10_000)]
-        .into_iter()
-        .map(|(name, n)| {
-            let s = kube_proxy::synthetic(n, 10, 1);
-            let lines = s.stats.lines as u64;
-            Case { name, dump: s.dump, lines }
-        })
-        .collect()
+    let mut cases: Vec<Case> =
+        [("kube-proxy-1k-services-x10", 1_000usize), ("kube-proxy-10k-services-x10", 10_000)]
+            .into_iter()
+            .map(|(name, n)| {
+                let s = kube_proxy::synthetic(n, 10, 1);
+                let lines = s.stats.lines as u64;
+                Case { name, dump: s.dump, lines }
+            })
+            .collect();
+    let felix = calico::synthetic(1_000, 1).dump.iptables;
+    let lines = felix.lines().count() as u64;
+    cases.push(Case { name: "calico-1k-workloads", dump: felix, lines });
+    cases
+}
+
+/// Sizes against kube-proxy.md's formula: N ClusterIP services x M endpoints give
+/// N(3M+2)+5 nat rules (plus 3 built-in jumps) and N(M+1)+4 nat chains (plus 2 canaries).
+fn print_formula_check() {
+    let (n, m) = (10_000usize, 10usize);
+    let s = kube_proxy::synthetic_with(n, m, 1, &SyntheticMix::cluster_ip_only());
+    println!(
+        "kube-proxy ClusterIP-only {n}x{m}: {} lines, {:.1} MiB; nat rules {} (formula {} + 3 \
+         built-in jumps), nat chains {} (formula {} + 2 canaries), large-cluster mode {}",
+        s.stats.lines,
+        s.stats.bytes as f64 / 1_048_576.0,
+        s.stats.nat_rules,
+        n * (3 * m + 2) + 5,
+        s.stats.nat_user_chains,
+        n * (m + 1) + 4,
+        s.stats.large_cluster_mode,
+    );
 }
 
 /// Runs `f` and returns its result with the heap it used above what was live before it:
@@ -103,6 +128,7 @@ fn bench_import(c: &mut Criterion) {
     assert!(peak >= 1 << 20 && retained >= 1 << 20, "allocation counter is not counting");
     drop(v);
 
+    print_formula_check();
     let cases = cases();
     for case in &cases {
         let (peak, retained, diagnostics) = import_memory(&case.dump);
@@ -121,7 +147,7 @@ fn bench_import(c: &mut Criterion) {
         );
     }
 
-    let mut group = c.benchmark_group("import/iptables-save/kube-proxy");
+    let mut group = c.benchmark_group("import/iptables-save");
     group.sample_size(10);
     group.warm_up_time(std::time::Duration::from_secs(1));
     group.measurement_time(std::time::Duration::from_secs(5));
@@ -138,9 +164,8 @@ fn bench_import(c: &mut Criterion) {
     group.sample_size(10);
     group.warm_up_time(std::time::Duration::from_secs(1));
     group.measurement_time(std::time::Duration::from_secs(5));
-    for case in &cases {
+    for (case, n) in cases.iter().zip([1_000usize, 10_000]) {
         group.throughput(Throughput::Elements(case.lines));
-        let n = if case.name.starts_with("10k") { 10_000 } else { 1_000 };
         group.bench_function(BenchmarkId::from_parameter(case.name), |b| {
             b.iter(|| kube_proxy::synthetic(std::hint::black_box(n), 10, 1).stats.lines)
         });

@@ -93,9 +93,9 @@ fn assert_roundtrip(tag: &str, backend: &str, dump: &str) {
     let want = tables(dump);
     let got = tables(&saved);
     for (table, lines) in &want {
-        let got_lines = got
-            .get(table)
-            .unwrap_or_else(|| panic!("{backend}: table {table} missing from iptables-save output"));
+        let got_lines = got.get(table).unwrap_or_else(|| {
+            panic!("{backend}: table {table} missing from iptables-save output")
+        });
         if got_lines != lines {
             let first = lines
                 .iter()

@@ -310,7 +310,13 @@ pub fn render(cfg: &CalicoConfig) -> CalicoDump {
     filter.add("FORWARD", r("", "-j cali-FORWARD"));
     filter.add(
         "FORWARD",
-        r("", format!("{} -m mark --mark {acc} -j ACCEPT", described("Policy explicitly accepted packet."))),
+        r(
+            "",
+            format!(
+                "{} -m mark --mark {acc} -j ACCEPT",
+                described("Policy explicitly accepted packet.")
+            ),
+        ),
     );
     filter.add("FORWARD", r("", format!("-j MARK --set-xmark {acc}")));
     filter.add("OUTPUT", r("", "-j cali-OUTPUT"));
@@ -360,7 +366,10 @@ pub fn render(cfg: &CalicoConfig) -> CalicoDump {
         );
         filter.add(
             "cali-INPUT",
-            r("-p ipencap", format!("{} -j DROP", described("Drop IPIP packets from non-Calico hosts"))),
+            r(
+                "-p ipencap",
+                format!("{} -j DROP", described("Drop IPIP packets from non-Calico hosts")),
+            ),
         );
     }
     filter.add("cali-INPUT", r("-i cali+", "-g cali-wl-to-host"));
@@ -409,10 +418,12 @@ pub fn render(cfg: &CalicoConfig) -> CalicoDump {
     }
 
     // Workload dispatch: one goto per interface, then drop unknown interfaces.
-    let mut ifaces: Vec<(String, &Workload)> = cfg.workloads.iter().map(|w| (w.iface(), w)).collect();
+    let mut ifaces: Vec<(String, &Workload)> =
+        cfg.workloads.iter().map(|w| (w.iface(), w)).collect();
     ifaces.sort_by(|a, b| a.0.cmp(&b.0));
     for (iface, _) in &ifaces {
-        filter.add("cali-from-wl-dispatch", r(&format!("-i {iface}"), format!("-g cali-fw-{iface}")));
+        filter
+            .add("cali-from-wl-dispatch", r(&format!("-i {iface}"), format!("-g cali-fw-{iface}")));
         filter.add("cali-to-wl-dispatch", r(&format!("-o {iface}"), format!("-g cali-tw-{iface}")));
     }
     let unknown = described("Unknown interface");
@@ -461,7 +472,13 @@ pub fn render(cfg: &CalicoConfig) -> CalicoDump {
             filter.add(&pi, r("", format!("-m mark --mark {acc} -j RETURN")));
             filter.add(
                 &po,
-                r("", format!("{} -j MARK --set-xmark {acc}", described(&format!("Policy {pname} egress")))),
+                r(
+                    "",
+                    format!(
+                        "{} -j MARK --set-xmark {acc}",
+                        described(&format!("Policy {pname} egress"))
+                    ),
+                ),
             );
             filter.add(&po, r("", format!("-m mark --mark {acc} -j RETURN")));
         }
@@ -469,11 +486,15 @@ pub fn render(cfg: &CalicoConfig) -> CalicoDump {
 
     let pass = hex(m.pass);
     for (iface, w) in &ifaces {
-        for (dir, chain) in [("from", format!("cali-fw-{iface}")), ("to", format!("cali-tw-{iface}"))] {
-            let (pol_prefix, prof_prefix) = if dir == "from" { ("cali-po-", "cali-pro-") } else { ("cali-pi-", "cali-pri-") };
+        for (dir, chain) in
+            [("from", format!("cali-fw-{iface}")), ("to", format!("cali-tw-{iface}"))]
+        {
+            let (pol_prefix, prof_prefix) =
+                if dir == "from" { ("cali-po-", "cali-pro-") } else { ("cali-pi-", "cali-pri-") };
             filter.add(&chain, r("", "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"));
             filter.add(&chain, r("", "-m conntrack --ctstate INVALID -j DROP"));
-            filter.add(&chain, r("", format!("-j MARK --set-xmark 0x0/{}", hex(m.accept | m.pass))));
+            filter
+                .add(&chain, r("", format!("-j MARK --set-xmark 0x0/{}", hex(m.accept | m.pass))));
             if dir == "from" && vxlan {
                 filter.add(
                     &chain,
@@ -491,7 +512,10 @@ pub fn render(cfg: &CalicoConfig) -> CalicoDump {
                     &chain,
                     r(
                         "-p ipencap",
-                        format!("{} -j DROP", described("Drop IPinIP encapped packets originating in workloads")),
+                        format!(
+                            "{} -j DROP",
+                            described("Drop IPinIP encapped packets originating in workloads")
+                        ),
                     ),
                 );
             }
@@ -499,37 +523,66 @@ pub fn render(cfg: &CalicoConfig) -> CalicoDump {
                 let pname = format!("{}/knp.default.{}", w.namespace, p.name);
                 filter.add(
                     &chain,
-                    r("", format!("{} -j MARK --set-xmark 0x0/{pass}", described("Start of policies"))),
-                );
-                filter.add(
-                    &chain,
-                    r("", format!("-m mark --mark 0x0/{pass} -j {}", chain_name(pol_prefix, &pname))),
-                );
-                filter.add(
-                    &chain,
-                    r("", format!("{} -m mark --mark {acc} -j RETURN", described("Return if policy accepted"))),
+                    r(
+                        "",
+                        format!(
+                            "{} -j MARK --set-xmark 0x0/{pass}",
+                            described("Start of policies")
+                        ),
+                    ),
                 );
                 filter.add(
                     &chain,
                     r(
                         "",
-                        format!("{} -m mark --mark 0x0/{pass} -j DROP", described("Drop if no policies passed packet")),
+                        format!("-m mark --mark 0x0/{pass} -j {}", chain_name(pol_prefix, &pname)),
+                    ),
+                );
+                filter.add(
+                    &chain,
+                    r(
+                        "",
+                        format!(
+                            "{} -m mark --mark {acc} -j RETURN",
+                            described("Return if policy accepted")
+                        ),
+                    ),
+                );
+                filter.add(
+                    &chain,
+                    r(
+                        "",
+                        format!(
+                            "{} -m mark --mark 0x0/{pass} -j DROP",
+                            described("Drop if no policies passed packet")
+                        ),
                     ),
                 );
             }
-            for profile in [format!("kns.{}", w.namespace), format!("ksa.{}.default", w.namespace)] {
+            for profile in [format!("kns.{}", w.namespace), format!("ksa.{}.default", w.namespace)]
+            {
                 filter.add(&chain, r("", format!("-j {}", chain_name(prof_prefix, &profile))));
                 filter.add(
                     &chain,
-                    r("", format!("{} -m mark --mark {acc} -j RETURN", described("Return if profile accepted"))),
+                    r(
+                        "",
+                        format!(
+                            "{} -m mark --mark {acc} -j RETURN",
+                            described("Return if profile accepted")
+                        ),
+                    ),
                 );
             }
-            filter.add(&chain, r("", format!("{} -j DROP", described("Drop if no profiles matched"))));
+            filter.add(
+                &chain,
+                r("", format!("{} -j DROP", described("Drop if no profiles matched"))),
+            );
         }
     }
 
-    let mut iptables = String::new();
-    for t in [raw.finish(), nat.finish(), filter.finish(), mangle.finish()] {
+    let tables = [raw.finish(), nat.finish(), filter.finish(), mangle.finish()];
+    let mut iptables = String::with_capacity(tables.iter().map(|t| t.text_len() + 256).sum());
+    for t in tables {
         t.write(&mut iptables, cfg.header.as_ref());
     }
 
@@ -609,7 +662,10 @@ mod tests {
         // The corpus felix dump clears 0x1b0000 in raw and 0x1a0000 in cali-FORWARD and uses
         // 0x80000 for the workload rpf mark.
         let m = Marks::from_mask(0xffff_0000);
-        assert_eq!((m.accept, m.pass, m.drop, m.scratch0, m.scratch1), (0x10000, 0x20000, 0x40000, 0x80000, 0x100000));
+        assert_eq!(
+            (m.accept, m.pass, m.drop, m.scratch0, m.scratch1),
+            (0x10000, 0x20000, 0x40000, 0x80000, 0x100000)
+        );
         let d = render(&CalicoConfig::default()).iptables;
         assert!(d.contains("-A cali-PREROUTING -m comment --comment \"cali:"));
         assert!(d.contains("-j MARK --set-xmark 0x0/0x1b0000"));
