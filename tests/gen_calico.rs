@@ -90,7 +90,8 @@ fn assert_roundtrip(tag: &str, backend: &str, dump: &str, ipset: &str) {
     let ns = Netns::new(&format!("{tag}-{backend}"));
     // The sets referenced by -m set must exist before iptables-restore accepts the rules.
     ns.run(&["ipset", "restore"], ipset);
-    ns.run(&[&format!("iptables-{backend}-restore")], dump);
+    // -w: other tests may hold the xtables lock (legacy backend) at the same moment.
+    ns.run(&[&format!("iptables-{backend}-restore"), "-w"], dump);
     let saved = ns.run(&[&format!("iptables-{backend}-save")], "");
     let want = tables(dump);
     let got = tables(&saved);

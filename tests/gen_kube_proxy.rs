@@ -88,7 +88,8 @@ fn tables(text: &str) -> BTreeMap<String, Vec<String>> {
 /// Restores `dump` with the given backend in a fresh namespace and compares the save.
 fn assert_roundtrip(tag: &str, backend: &str, dump: &str) {
     let ns = Netns::new(&format!("{tag}-{backend}"));
-    ns.run(&[&format!("iptables-{backend}-restore")], dump);
+    // -w: other tests may hold the xtables lock (legacy backend) at the same moment.
+    ns.run(&[&format!("iptables-{backend}-restore"), "-w"], dump);
     let saved = ns.run(&[&format!("iptables-{backend}-save")], "");
     let want = tables(dump);
     let got = tables(&saved);
