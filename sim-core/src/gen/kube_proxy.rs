@@ -990,6 +990,9 @@ pub fn synthetic_with(
                     svc.endpoints.push(ep);
                 }
             }
+            // kube-proxy hands endpoints over sorted by their "IP:port" string (the order its test
+            // fixtures and the doc example show), so keep that order.
+            svc.endpoints.sort_by_key(Endpoint::addr);
         }
         cfg.services.push(svc);
     }
