@@ -1075,6 +1075,44 @@ mod tests {
         assert!(!s.stats.large_cluster_mode);
     }
 
+    /// Every jump target is a declared chain or a standard target, and every declared
+    /// KUBE-SVC/SVL/EXT/FW/SEP chain is reached from somewhere: what iptables-restore would
+    /// reject, or what kube-proxy would never leave behind, over many mixes of service kinds.
+    #[test]
+    fn references_are_closed_over_many_seeds() {
+        let standard = ["ACCEPT", "DROP", "RETURN", "REJECT", "DNAT", "MARK", "MASQUERADE"];
+        for seed in 0..100u64 {
+            let s = synthetic(30, 1 + (seed % 4) as usize, seed);
+            for table in s.dump.split_inclusive("COMMIT\n") {
+                let declared: BTreeSet<&str> = table
+                    .lines()
+                    .filter_map(|l| l.strip_prefix(':'))
+                    .filter_map(|l| l.split(' ').next())
+                    .collect();
+                let mut used = BTreeSet::new();
+                for line in table.lines().filter(|l| l.starts_with("-A ")) {
+                    let words: Vec<&str> = line.split(' ').collect();
+                    for w in words.windows(2) {
+                        if w[0] == "-j" || w[0] == "-g" {
+                            assert!(
+                                declared.contains(w[1]) || standard.contains(&w[1]),
+                                "seed {seed}: {line}"
+                            );
+                            used.insert(w[1]);
+                        }
+                    }
+                }
+                for chain in &declared {
+                    let per_service =
+                        ["KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SEP-"];
+                    if per_service.iter().any(|p| chain.starts_with(p)) {
+                        assert!(used.contains(chain), "seed {seed}: {chain} is never reached");
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn synthetic_is_deterministic_per_seed() {
         let a = synthetic(40, 3, 11);
