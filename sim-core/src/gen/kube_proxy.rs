@@ -1025,6 +1025,93 @@ mod tests {
     }
 
     #[test]
+    fn chain_hashes_match_a_real_node() {
+        // From the corpus dump kind-kindnet-kubeproxy-worker-tanjunchen-blog.rules (iptables-save
+        // of a kind worker running kube-proxy in iptables mode).
+        let dns_tcp = ServiceSpec::cluster_ip(
+            "kube-system",
+            "kube-dns",
+            "dns-tcp",
+            Protocol::Tcp,
+            Ipv4Addr::new(10, 96, 0, 10),
+            53,
+        );
+        assert_eq!(dns_tcp.svc_chain(), "KUBE-SVC-ERIFXISQEP7F7OF4");
+        let ep = Endpoint { ip: Ipv4Addr::new(10, 244, 0, 3), port: 53, local: true };
+        assert_eq!(dns_tcp.sep_chain(&ep), "KUBE-SEP-ZXMNUKOKXUTL2MK2");
+        let api = ServiceSpec::cluster_ip(
+            "default",
+            "kubernetes",
+            "https",
+            Protocol::Tcp,
+            Ipv4Addr::new(10, 96, 0, 1),
+            443,
+        );
+        let ep = Endpoint { ip: Ipv4Addr::new(172, 18, 0, 3), port: 6443, local: false };
+        assert_eq!(api.sep_chain(&ep), "KUBE-SEP-QKX4QX54UKWK6JIY");
+    }
+
+    #[test]
+    fn reproduces_the_kube_proxy_rules_of_a_real_kind_worker() {
+        let expected: Vec<&str> = include_str!("testdata/kind-worker-kube-proxy-rules.txt")
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect();
+        let ip = Ipv4Addr::new;
+        let dns_eps = |port| {
+            vec![
+                Endpoint { ip: ip(10, 244, 0, 3), port, local: true },
+                Endpoint { ip: ip(10, 244, 0, 4), port, local: true },
+            ]
+        };
+        let mut services = Vec::new();
+        for (name, proto, port) in [
+            ("dns", Protocol::Udp, 53),
+            ("dns-tcp", Protocol::Tcp, 53),
+            ("metrics", Protocol::Tcp, 9153),
+        ] {
+            let mut s = ServiceSpec::cluster_ip(
+                "kube-system",
+                "kube-dns",
+                name,
+                proto,
+                ip(10, 96, 0, 10),
+                port,
+            );
+            s.endpoints = dns_eps(port);
+            services.push(s);
+        }
+        let mut api = ServiceSpec::cluster_ip(
+            "default",
+            "kubernetes",
+            "https",
+            Protocol::Tcp,
+            ip(10, 96, 0, 1),
+            443,
+        );
+        api.endpoints = vec![Endpoint { ip: ip(172, 18, 0, 3), port: 6443, local: false }];
+        services.push(api);
+        let cfg = KubeProxyConfig {
+            node_ip: ip(172, 18, 0, 2),
+            cluster_cidr: "10.244.0.0/16".parse().unwrap_or_default(),
+            node_pod_cidr: "10.244.1.0/24".parse().unwrap_or_default(),
+            services,
+            ..KubeProxyConfig::default()
+        };
+        let dump = render(&cfg);
+        let mut got = Vec::new();
+        let mut table = "";
+        for line in dump.lines() {
+            if line.starts_with('*') {
+                table = line;
+            } else if line.starts_with("-A ") && (table == "*filter" || table == "*nat") {
+                got.push(format!("{table} {line}"));
+            }
+        }
+        assert_eq!(got, expected);
+    }
+
+    #[test]
     fn doc_example_chain_names() {
         // The hand-written example dump in kube-proxy.md §3 uses these names.
         let api = ServiceSpec::cluster_ip(
