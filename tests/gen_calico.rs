@@ -136,7 +136,7 @@ fn synthetic_vxlan_node_roundtrips_legacy_and_nft() {
 #[test]
 fn ipip_node_without_nat_outgoing_roundtrips_legacy_and_nft() {
     let mut cfg: CalicoConfig = calico::synthetic(8, 2).config;
-    cfg.encapsulation = Encapsulation::Ipip;
+    cfg.encapsulation = Encapsulation::IPIP;
     cfg.masq_pools.clear();
     cfg.mark_mask = 0x00ff_f000;
     let d = calico::render(&cfg);
@@ -153,4 +153,14 @@ fn the_comparison_catches_text_iptables_save_would_rewrite() {
                       -A FORWARD -m comment --comment \"cali:x\" -i cali+ -j ACCEPT\nCOMMIT\n";
     let result = std::panic::catch_unwind(|| assert_roundtrip("cal-neg", "legacy", not_normal, ""));
     assert!(result.is_err(), "a non-normalised dump passed the round trip");
+}
+
+#[test]
+fn vxlan_and_ipip_node_roundtrips_legacy_and_nft() {
+    let mut cfg: CalicoConfig = calico::synthetic(6, 3).config;
+    cfg.encapsulation = Encapsulation::BOTH;
+    let d = calico::render(&cfg);
+    assert!(d.iptables.contains("-o tunl0 -m comment") && d.iptables.contains("-o vxlan.calico"));
+    assert_roundtrip("cal-both", "legacy", &d.iptables, &d.ipset);
+    assert_roundtrip("cal-both", "nft", &d.iptables, &d.ipset);
 }

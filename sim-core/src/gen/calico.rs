@@ -27,12 +27,18 @@ use super::save::{comment, hex, SaveHeader, Table};
 /// iptables chain names hold at most 28 characters (`XT_EXTENSION_MAXNAMELEN` 29 with NUL).
 pub const MAX_CHAIN_NAME: usize = 28;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Encapsulation {
-    #[default]
-    Vxlan,
-    Ipip,
-    None,
+/// Which overlays felix has enabled (both may be, with mixed pools).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Encapsulation {
+    pub vxlan: bool,
+    pub ipip: bool,
+}
+
+impl Encapsulation {
+    pub const VXLAN: Encapsulation = Encapsulation { vxlan: true, ipip: false };
+    pub const IPIP: Encapsulation = Encapsulation { vxlan: false, ipip: true };
+    pub const BOTH: Encapsulation = Encapsulation { vxlan: true, ipip: true };
+    pub const NONE: Encapsulation = Encapsulation { vxlan: false, ipip: false };
 }
 
 /// One pod on this node.
@@ -57,13 +63,15 @@ impl Workload {
     }
 }
 
-/// A namespace-wide policy: ingress allowed only from pods of the same namespace on `port`,
-/// egress allowed to anywhere (the common "allow same namespace" NetworkPolicy).
+/// A namespace-wide policy: ingress allowed only from pods of the same namespace on
+/// `tcp_port`; with `egress`, also an egress section allowing everything (policyTypes
+/// [Ingress, Egress]). Felix only adds a policy section for the directions a policy has.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NamespacePolicy {
     pub namespace: String,
     pub name: String,
     pub tcp_port: u16,
+    pub egress: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,7 +98,7 @@ impl Default for CalicoConfig {
             node_ip: Ipv4Addr::new(10, 128, 0, 10),
             ip_pools: vec![Ipv4Net::new(Ipv4Addr::new(192, 168, 0, 0), 16).unwrap_or_default()],
             masq_pools: vec![Ipv4Net::new(Ipv4Addr::new(192, 168, 0, 0), 16).unwrap_or_default()],
-            encapsulation: Encapsulation::Vxlan,
+            encapsulation: Encapsulation::VXLAN,
             other_hosts: vec![Ipv4Addr::new(10, 128, 0, 11), Ipv4Addr::new(10, 128, 0, 12)],
             vxlan_port: 4789,
             mark_mask: 0xffff_0000,
@@ -217,8 +225,8 @@ pub fn render(cfg: &CalicoConfig) -> CalicoDump {
     let clear_all = format!("0x0/{}", hex(m.accept | m.pass | m.scratch0 | m.scratch1));
     let clear_fwd = format!("0x0/{}", hex(m.pass | m.scratch0 | m.scratch1));
     let hep_accepted = described("Host endpoint policy accepted packet.");
-    let vxlan = cfg.encapsulation == Encapsulation::Vxlan;
-    let ipip = cfg.encapsulation == Encapsulation::Ipip;
+    let vxlan = cfg.encapsulation.vxlan;
+    let ipip = cfg.encapsulation.ipip;
     let vport = cfg.vxlan_port;
 
     // raw: untracked VXLAN, the workload reverse-path check.
@@ -277,12 +285,8 @@ pub fn render(cfg: &CalicoConfig) -> CalicoDump {
     nat.add("cali-PREROUTING", r("", "-j cali-fip-dnat"));
     nat.add("cali-POSTROUTING", r("", "-j cali-fip-snat"));
     nat.add("cali-POSTROUTING", r("", "-j cali-nat-outgoing"));
-    let tunnel = match cfg.encapsulation {
-        Encapsulation::Vxlan => Some("vxlan.calico"),
-        Encapsulation::Ipip => Some("tunl0"),
-        Encapsulation::None => None,
-    };
-    if let Some(dev) = tunnel {
+    let tunnels = [(ipip, "tunl0"), (vxlan, "vxlan.calico")];
+    for dev in tunnels.iter().filter(|(on, _)| *on).map(|(_, dev)| dev) {
         nat.add(
             "cali-POSTROUTING",
             r(
@@ -470,6 +474,9 @@ pub fn render(cfg: &CalicoConfig) -> CalicoDump {
                 ),
             );
             filter.add(&pi, r("", format!("-m mark --mark {acc} -j RETURN")));
+            if !p.egress {
+                continue;
+            }
             filter.add(
                 &po,
                 r(
@@ -493,8 +500,7 @@ pub fn render(cfg: &CalicoConfig) -> CalicoDump {
                 if dir == "from" { ("cali-po-", "cali-pro-") } else { ("cali-pi-", "cali-pri-") };
             filter.add(&chain, r("", "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"));
             filter.add(&chain, r("", "-m conntrack --ctstate INVALID -j DROP"));
-            filter
-                .add(&chain, r("", format!("-j MARK --set-xmark 0x0/{}", hex(m.accept | m.pass))));
+            filter.add(&chain, r("", format!("-j MARK --set-xmark 0x0/{}", hex(m.accept))));
             if dir == "from" && vxlan {
                 filter.add(
                     &chain,
@@ -519,7 +525,8 @@ pub fn render(cfg: &CalicoConfig) -> CalicoDump {
                     ),
                 );
             }
-            if let Some(p) = policy_of.get(w.namespace.as_str()) {
+            let policy = policy_of.get(w.namespace.as_str()).filter(|p| dir == "to" || p.egress);
+            if let Some(p) = policy {
                 let pname = format!("{}/knp.default.{}", w.namespace, p.name);
                 filter.add(
                     &chain,
@@ -591,14 +598,11 @@ pub fn render(cfg: &CalicoConfig) -> CalicoDump {
     sets.insert("cali40all-ipam-pools".to_string(), nets(&cfg.ip_pools));
     sets.insert("cali40masq-ipam-pools".to_string(), nets(&cfg.masq_pools));
     let hosts: Vec<String> = cfg.other_hosts.iter().map(ToString::to_string).collect();
-    match cfg.encapsulation {
-        Encapsulation::Vxlan => {
-            sets.insert("cali40all-vxlan-net".to_string(), hosts);
-        }
-        Encapsulation::Ipip => {
-            sets.insert("cali40all-hosts-net".to_string(), hosts);
-        }
-        Encapsulation::None => {}
+    if vxlan {
+        sets.insert("cali40all-vxlan-net".to_string(), hosts.clone());
+    }
+    if ipip {
+        sets.insert("cali40all-hosts-net".to_string(), hosts);
     }
     let mut ipset = String::new();
     for (name, members) in &sets {
@@ -642,10 +646,11 @@ pub fn synthetic(n_workloads: usize, seed: u64) -> CalicoSynthetic {
         .iter()
         .enumerate()
         .filter(|(k, _)| k % 3 == 0)
-        .map(|(_, ns)| NamespacePolicy {
+        .map(|(k, ns)| NamespacePolicy {
             namespace: ns.to_string(),
             name: "allow-same-namespace".to_string(),
             tcp_port: [80u16, 8080, 443][rng.below(3) as usize],
+            egress: k % 2 == 0,
         })
         .collect();
     cfg.policies = policies;
@@ -671,6 +676,59 @@ mod tests {
         assert!(d.contains("-j MARK --set-xmark 0x0/0x1b0000"));
         assert!(d.contains("-j MARK --set-xmark 0x0/0x1a0000"));
         assert!(d.contains("-i cali+ -m comment"));
+    }
+
+    /// Replaces what legitimately differs from felix (rule hashes, the policy chain's hash, the
+    /// interface name) by placeholders.
+    fn shape(line: &str, iface: &str) -> String {
+        let mut out = line.replace(iface, "IFACE");
+        for (marker, len) in [("cali:", Some(16)), ("cali-pi-_", None)] {
+            let mut from = 0;
+            while let Some(i) = out[from..].find(marker).map(|i| i + from) {
+                let start = i + marker.len();
+                let end = match len {
+                    Some(n) => (start + n).min(out.len()),
+                    None => out[start..].find(' ').map_or(out.len(), |j| start + j),
+                };
+                out.replace_range(start..end, "X");
+                from = start + 1;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn workload_chains_have_the_shape_of_a_real_felix_node() {
+        let fixture = include_str!("testdata/aks-calico-per-pod-chains.rules");
+        let expected: Vec<String> = fixture
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| shape(l, "azve0cf0fbcf9f"))
+            .collect();
+        let w = Workload {
+            namespace: "demo".into(),
+            name: "nginx".into(),
+            ip: Ipv4Addr::new(10, 224, 0, 5),
+        };
+        let iface = w.iface();
+        let cfg = CalicoConfig {
+            encapsulation: Encapsulation::BOTH,
+            workloads: vec![w],
+            policies: vec![NamespacePolicy {
+                namespace: "demo".into(),
+                name: "allow-nginx".into(),
+                tcp_port: 80,
+                egress: false,
+            }],
+            ..CalicoConfig::default()
+        };
+        let got: Vec<String> = render(&cfg)
+            .iptables
+            .lines()
+            .filter(|l| l.contains(iface.as_str()))
+            .map(|l| shape(l, &iface))
+            .collect();
+        assert_eq!(got, expected);
     }
 
     #[test]
