@@ -377,7 +377,10 @@ fn render_service(
     let ext_chain = svc.ext_chain();
     let fw_chain = svc.fw_chain();
 
-    let local: Vec<&Endpoint> = svc.local_endpoints().collect();
+    // Each endpoint with its KUBE-SEP chain name, hashed once.
+    let eps: Vec<(&Endpoint, String)> =
+        svc.endpoints.iter().map(|e| (e, svc.sep_chain(e))).collect();
+    let local: Vec<&(&Endpoint, String)> = eps.iter().filter(|(e, _)| e.local).collect();
     let has_endpoints = !svc.endpoints.is_empty();
     let internal_local = svc.internal_traffic_policy == TrafficPolicy::Local;
     let external_local = svc.external_traffic_policy == TrafficPolicy::Local;
@@ -582,7 +585,7 @@ fn render_service(
         );
     }
 
-    let all: Vec<&Endpoint> = svc.endpoints.iter().collect();
+    let all: Vec<&(&Endpoint, String)> = eps.iter().collect();
     if uses_cluster {
         nat.chain(&svc_chain);
         service_to_endpoints(svc, &spn, large, &svc_chain, &all, nat);
@@ -593,10 +596,9 @@ fn render_service(
     }
 
     // Endpoint chains for every endpoint a policy chain can reach.
-    let reachable: &[&Endpoint] = if uses_cluster { &all } else { &local };
+    let reachable: &[&(&Endpoint, String)] = if uses_cluster { &all } else { &local };
     let svc_comment = if large { String::new() } else { format!(" {}", comment(&spn)) };
-    for ep in reachable {
-        let sep = svc.sep_chain(ep);
+    for (ep, sep) in reachable.iter().map(|p| (p.0, &p.1)) {
         nat.rule(&sep, format!("-s {}/32{svc_comment} -j KUBE-MARK-MASQ", ep.ip));
         let recent = if svc.session_affinity_seconds.is_some() {
             format!(" -m recent --set --name {sep} --mask 255.255.255.255 --rsource")
@@ -620,7 +622,7 @@ fn service_to_endpoints(
     spn: &str,
     large: bool,
     chain: &str,
-    endpoints: &[&Endpoint],
+    endpoints: &[&(&Endpoint, String)],
     nat: &mut Table,
 ) {
     let c = |ep: &Endpoint| {
@@ -631,8 +633,7 @@ fn service_to_endpoints(
         }
     };
     if let Some(seconds) = svc.session_affinity_seconds {
-        for ep in endpoints {
-            let sep = svc.sep_chain(ep);
+        for (ep, sep) in endpoints.iter().map(|p| (p.0, &p.1)) {
             nat.rule(
                 chain,
                 format!(
@@ -643,8 +644,7 @@ fn service_to_endpoints(
         }
     }
     let n = endpoints.len();
-    for (i, ep) in endpoints.iter().enumerate() {
-        let sep = svc.sep_chain(ep);
+    for (i, (ep, sep)) in endpoints.iter().map(|p| (p.0, &p.1)).enumerate() {
         let stat = if i + 1 < n {
             format!("-m statistic --mode random --probability {} ", probability(n - i))
         } else {
