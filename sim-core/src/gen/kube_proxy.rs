@@ -599,14 +599,14 @@ fn render_service(
     let reachable: &[&(&Endpoint, String)] = if uses_cluster { &all } else { &local };
     let svc_comment = if large { String::new() } else { format!(" {}", comment(&spn)) };
     for (ep, sep) in reachable.iter().map(|p| (p.0, &p.1)) {
-        nat.rule(&sep, format!("-s {}/32{svc_comment} -j KUBE-MARK-MASQ", ep.ip));
+        nat.rule(sep, format!("-s {}/32{svc_comment} -j KUBE-MARK-MASQ", ep.ip));
         let recent = if svc.session_affinity_seconds.is_some() {
             format!(" -m recent --set --name {sep} --mask 255.255.255.255 --rsource")
         } else {
             String::new()
         };
         nat.rule(
-            &sep,
+            sep,
             format!(
                 "-p {proto}{svc_comment}{recent} -m {proto} -j DNAT --to-destination {}",
                 ep.addr()
