@@ -109,26 +109,25 @@ impl Table {
 
     /// Appends a rule to `chain`, declaring the chain if it is a new user chain.
     pub fn rule(&mut self, chain: &str, body: String) {
-        self.rules += 1;
-        let lines = match self.builtins.iter_mut().find(|(b, _)| *b == chain) {
-            Some((_, lines)) => lines,
-            None => {
-                if !self.user.contains_key(chain) {
-                    self.user.insert(chain.to_string(), String::new());
-                }
-                match self.user.get_mut(chain) {
-                    Some(lines) => lines,
-                    None => return,
-                }
+        fn push(lines: &mut String, chain: &str, body: &str) {
+            lines.push_str("-A ");
+            lines.push_str(chain);
+            if !body.is_empty() {
+                lines.push(' ');
+                lines.push_str(body);
             }
-        };
-        lines.push_str("-A ");
-        lines.push_str(chain);
-        if !body.is_empty() {
-            lines.push(' ');
-            lines.push_str(&body);
+            lines.push('\n');
         }
-        lines.push('\n');
+        self.rules += 1;
+        if let Some((_, lines)) = self.builtins.iter_mut().find(|(b, _)| *b == chain) {
+            push(lines, chain, &body);
+        } else if let Some(lines) = self.user.get_mut(chain) {
+            push(lines, chain, &body);
+        } else {
+            let mut lines = String::new();
+            push(&mut lines, chain, &body);
+            self.user.insert(chain.to_string(), lines);
+        }
     }
 
     pub fn rule_count(&self) -> usize {
