@@ -88,14 +88,15 @@ fn tables(text: &str) -> BTreeMap<String, Vec<String>> {
 /// Restores `dump` with the given backend in a fresh namespace and compares the save.
 fn assert_roundtrip(tag: &str, backend: &str, dump: &str) {
     let ns = Netns::new(&format!("{tag}-{backend}"));
-    ns.run(&[&format!("iptables-{backend}-restore")], dump);
+    // -w: other tests may hold the xtables lock (legacy backend) at the same moment.
+    ns.run(&[&format!("iptables-{backend}-restore"), "-w"], dump);
     let saved = ns.run(&[&format!("iptables-{backend}-save")], "");
     let want = tables(dump);
     let got = tables(&saved);
     for (table, lines) in &want {
-        let got_lines = got
-            .get(table)
-            .unwrap_or_else(|| panic!("{backend}: table {table} missing from iptables-save output"));
+        let got_lines = got.get(table).unwrap_or_else(|| {
+            panic!("{backend}: table {table} missing from iptables-save output")
+        });
         if got_lines != lines {
             let first = lines
                 .iter()
@@ -135,7 +136,7 @@ fn showcase_roundtrips_through_iptables_nft() {
 #[test]
 fn synthetic_20_services_roundtrip_legacy_and_nft() {
     // Several seeds so every kind in the realistic mix shows up in at least one dump.
-    for seed in [1u64, 2, 3] {
+    for seed in 1u64..=8 {
         let s = kube_proxy::synthetic(20, 3, seed);
         assert_roundtrip(&format!("kp-syn{seed}"), "legacy", &s.dump);
         assert_roundtrip(&format!("kp-syn{seed}"), "nft", &s.dump);
@@ -149,6 +150,17 @@ fn large_cluster_mode_roundtrips_legacy_and_nft() {
     assert!(s.stats.large_cluster_mode);
     assert_roundtrip("kp-large", "legacy", &s.dump);
     assert_roundtrip("kp-large", "nft", &s.dump);
+}
+
+#[test]
+fn synthetic_1k_services_x10_roundtrips_legacy_and_nft() {
+    // The benchmark's small case (about 42k lines) through both backends. (The 10k x 10 dump
+    // also round-trips through iptables-legacy, in about 30 s; iptables-nft-save 1.8.9 took
+    // over 8 minutes on it and then crashed, so it is not run here.)
+    let s = kube_proxy::synthetic(1_000, 10, 1);
+    assert!(s.stats.lines > 40_000, "{:?}", s.stats);
+    assert_roundtrip("kp-1k", "legacy", &s.dump);
+    assert_roundtrip("kp-1k", "nft", &s.dump);
 }
 
 #[test]

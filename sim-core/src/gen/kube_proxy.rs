@@ -171,7 +171,9 @@ impl ServiceSpec {
     }
 
     pub fn externally_accessible(&self) -> bool {
-        self.node_port.is_some() || !self.external_ips.is_empty() || !self.load_balancer_ips.is_empty()
+        self.node_port.is_some()
+            || !self.external_ips.is_empty()
+            || !self.load_balancer_ips.is_empty()
     }
 
     pub fn local_endpoints(&self) -> impl Iterator<Item = &Endpoint> {
@@ -261,7 +263,10 @@ pub fn render_with_stats(cfg: &KubeProxyConfig) -> (String, DumpStats) {
     // Jumps are inserted at position 1 by kube-proxy (and kubelet for KUBE-FIREWALL), which
     // leaves them in this order (kube-proxy.md §3, "Typical built-in order").
     filter.rule("INPUT", format!("{new} {lbfw} -j KUBE-PROXY-FIREWALL"));
-    filter.rule("INPUT", format!("{} -j KUBE-NODEPORTS", comment("kubernetes health check service ports")));
+    filter.rule(
+        "INPUT",
+        format!("{} -j KUBE-NODEPORTS", comment("kubernetes health check service ports")),
+    );
     filter.rule("INPUT", format!("{new} {ext_portals} -j KUBE-EXTERNAL-SERVICES"));
     filter.rule("INPUT", "-j KUBE-FIREWALL".to_string());
     filter.rule("FORWARD", format!("{new} {lbfw} -j KUBE-PROXY-FIREWALL"));
@@ -281,7 +286,11 @@ pub fn render_with_stats(cfg: &KubeProxyConfig) -> (String, DumpStats) {
     filter.rule("KUBE-FORWARD", "-m conntrack --ctstate INVALID -j DROP".to_string());
     filter.rule(
         "KUBE-FORWARD",
-        format!("{} -m mark --mark {m}/{m} -j ACCEPT", comment("kubernetes forwarding rules"), m = hex(masq)),
+        format!(
+            "{} -m mark --mark {m}/{m} -j ACCEPT",
+            comment("kubernetes forwarding rules"),
+            m = hex(masq)
+        ),
     );
     filter.rule(
         "KUBE-FORWARD",
@@ -304,14 +313,20 @@ pub fn render_with_stats(cfg: &KubeProxyConfig) -> (String, DumpStats) {
     }
     nat.rule("PREROUTING", format!("{portals} -j KUBE-SERVICES"));
     nat.rule("OUTPUT", format!("{portals} -j KUBE-SERVICES"));
-    nat.rule("POSTROUTING", format!("{} -j KUBE-POSTROUTING", comment("kubernetes postrouting rules")));
+    nat.rule(
+        "POSTROUTING",
+        format!("{} -j KUBE-POSTROUTING", comment("kubernetes postrouting rules")),
+    );
     // --or-mark / --xor-mark are saved as --set-xmark (libxt_MARK mark_tg_save).
     nat.rule("KUBE-MARK-MASQ", format!("-j MARK --set-xmark {m}/{m}", m = hex(masq)));
     nat.rule("KUBE-POSTROUTING", format!("-m mark ! --mark {m}/{m} -j RETURN", m = hex(masq)));
     nat.rule("KUBE-POSTROUTING", format!("-j MARK --set-xmark {}/0x0", hex(masq)));
     nat.rule(
         "KUBE-POSTROUTING",
-        format!("{} -j MASQUERADE --random-fully", comment("kubernetes service traffic requiring SNAT")),
+        format!(
+            "{} -j MASQUERADE --random-fully",
+            comment("kubernetes service traffic requiring SNAT")
+        ),
     );
 
     for svc in &cfg.services {
@@ -325,7 +340,8 @@ pub fn render_with_stats(cfg: &KubeProxyConfig) -> (String, DumpStats) {
         ),
     );
 
-    let mut out = String::new();
+    let mut out =
+        String::with_capacity([&mangle, &filter, &nat].iter().map(|t| t.text_len() + 256).sum());
     for t in [&mangle, &filter, &nat] {
         t.write(&mut out, cfg.header.as_ref());
     }
@@ -347,7 +363,13 @@ fn dst_port(ip: Ipv4Addr, proto: &str, comment_text: &str, port: u16) -> String 
     format!("-d {ip}/32 -p {proto} {} -m {proto} --dport {port}", comment(comment_text))
 }
 
-fn render_service(cfg: &KubeProxyConfig, svc: &ServiceSpec, large: bool, nat: &mut Table, filter: &mut Table) {
+fn render_service(
+    cfg: &KubeProxyConfig,
+    svc: &ServiceSpec,
+    large: bool,
+    nat: &mut Table,
+    filter: &mut Table,
+) {
     let spn = svc.port_name_string();
     let proto = svc.protocol.as_str();
     let svc_chain = svc.svc_chain();
@@ -355,7 +377,10 @@ fn render_service(cfg: &KubeProxyConfig, svc: &ServiceSpec, large: bool, nat: &m
     let ext_chain = svc.ext_chain();
     let fw_chain = svc.fw_chain();
 
-    let local: Vec<&Endpoint> = svc.local_endpoints().collect();
+    // Each endpoint with its KUBE-SEP chain name, hashed once.
+    let eps: Vec<(&Endpoint, String)> =
+        svc.endpoints.iter().map(|e| (e, svc.sep_chain(e))).collect();
+    let local: Vec<&(&Endpoint, String)> = eps.iter().filter(|(e, _)| e.local).collect();
     let has_endpoints = !svc.endpoints.is_empty();
     let internal_local = svc.internal_traffic_policy == TrafficPolicy::Local;
     let external_local = svc.external_traffic_policy == TrafficPolicy::Local;
@@ -406,7 +431,10 @@ fn render_service(cfg: &KubeProxyConfig, svc: &ServiceSpec, large: bool, nat: &m
         if has_endpoints {
             nat.rule(
                 "KUBE-SERVICES",
-                format!("{} -j {ext_chain}", dst_port(*ip, proto, &format!("{spn} external IP"), svc.port)),
+                format!(
+                    "{} -j {ext_chain}",
+                    dst_port(*ip, proto, &format!("{spn} external IP"), svc.port)
+                ),
             );
         }
         if !has_external {
@@ -421,7 +449,10 @@ fn render_service(cfg: &KubeProxyConfig, svc: &ServiceSpec, large: bool, nat: &m
         if has_endpoints {
             nat.rule(
                 "KUBE-SERVICES",
-                format!("{} -j {lb_chain}", dst_port(*ip, proto, &format!("{spn} loadbalancer IP"), svc.port)),
+                format!(
+                    "{} -j {lb_chain}",
+                    dst_port(*ip, proto, &format!("{spn} loadbalancer IP"), svc.port)
+                ),
             );
         }
         if uses_fw {
@@ -429,7 +460,12 @@ fn render_service(cfg: &KubeProxyConfig, svc: &ServiceSpec, large: bool, nat: &m
                 "KUBE-PROXY-FIREWALL",
                 format!(
                     "{} -j DROP",
-                    dst_port(*ip, proto, &format!("{spn} traffic not accepted by {fw_chain}"), svc.port)
+                    dst_port(
+                        *ip,
+                        proto,
+                        &format!("{spn} traffic not accepted by {fw_chain}"),
+                        svc.port
+                    )
                 ),
             );
         }
@@ -549,7 +585,7 @@ fn render_service(cfg: &KubeProxyConfig, svc: &ServiceSpec, large: bool, nat: &m
         );
     }
 
-    let all: Vec<&Endpoint> = svc.endpoints.iter().collect();
+    let all: Vec<&(&Endpoint, String)> = eps.iter().collect();
     if uses_cluster {
         nat.chain(&svc_chain);
         service_to_endpoints(svc, &spn, large, &svc_chain, &all, nat);
@@ -560,19 +596,21 @@ fn render_service(cfg: &KubeProxyConfig, svc: &ServiceSpec, large: bool, nat: &m
     }
 
     // Endpoint chains for every endpoint a policy chain can reach.
-    let reachable: &[&Endpoint] = if uses_cluster { &all } else { &local };
+    let reachable: &[&(&Endpoint, String)] = if uses_cluster { &all } else { &local };
     let svc_comment = if large { String::new() } else { format!(" {}", comment(&spn)) };
-    for ep in reachable {
-        let sep = svc.sep_chain(ep);
-        nat.rule(&sep, format!("-s {}/32{svc_comment} -j KUBE-MARK-MASQ", ep.ip));
+    for (ep, sep) in reachable.iter().map(|p| (p.0, &p.1)) {
+        nat.rule(sep, format!("-s {}/32{svc_comment} -j KUBE-MARK-MASQ", ep.ip));
         let recent = if svc.session_affinity_seconds.is_some() {
             format!(" -m recent --set --name {sep} --mask 255.255.255.255 --rsource")
         } else {
             String::new()
         };
         nat.rule(
-            &sep,
-            format!("-p {proto}{svc_comment}{recent} -m {proto} -j DNAT --to-destination {}", ep.addr()),
+            sep,
+            format!(
+                "-p {proto}{svc_comment}{recent} -m {proto} -j DNAT --to-destination {}",
+                ep.addr()
+            ),
         );
     }
 }
@@ -584,7 +622,7 @@ fn service_to_endpoints(
     spn: &str,
     large: bool,
     chain: &str,
-    endpoints: &[&Endpoint],
+    endpoints: &[&(&Endpoint, String)],
     nat: &mut Table,
 ) {
     let c = |ep: &Endpoint| {
@@ -595,8 +633,7 @@ fn service_to_endpoints(
         }
     };
     if let Some(seconds) = svc.session_affinity_seconds {
-        for ep in endpoints {
-            let sep = svc.sep_chain(ep);
+        for (ep, sep) in endpoints.iter().map(|p| (p.0, &p.1)) {
             nat.rule(
                 chain,
                 format!(
@@ -607,8 +644,7 @@ fn service_to_endpoints(
         }
     }
     let n = endpoints.len();
-    for (i, ep) in endpoints.iter().enumerate() {
-        let sep = svc.sep_chain(ep);
+    for (i, (ep, sep)) in endpoints.iter().map(|p| (p.0, &p.1)).enumerate() {
         let stat = if i + 1 < n {
             format!("-m statistic --mode random --probability {} ", probability(n - i))
         } else {
@@ -622,25 +658,42 @@ fn service_to_endpoints(
 pub fn doc_example() -> KubeProxyConfig {
     let ip = |a, b, c, d| Ipv4Addr::new(a, b, c, d);
     let ep = |a, b, c, d, port, local| Endpoint { ip: Ipv4Addr::new(a, b, c, d), port, local };
-    let mut kubernetes = ServiceSpec::cluster_ip("default", "kubernetes", "https", Protocol::Tcp, ip(10, 96, 0, 1), 443);
+    let mut kubernetes = ServiceSpec::cluster_ip(
+        "default",
+        "kubernetes",
+        "https",
+        Protocol::Tcp,
+        ip(10, 96, 0, 1),
+        443,
+    );
     kubernetes.endpoints = vec![ep(192, 168, 0, 5, 6443, false)];
-    let mut dns = ServiceSpec::cluster_ip("kube-system", "kube-dns", "dns", Protocol::Udp, ip(10, 96, 0, 10), 53);
+    let mut dns = ServiceSpec::cluster_ip(
+        "kube-system",
+        "kube-dns",
+        "dns",
+        Protocol::Udp,
+        ip(10, 96, 0, 10),
+        53,
+    );
     dns.endpoints = vec![ep(10, 244, 1, 3, 53, true), ep(10, 244, 2, 4, 53, false)];
-    let mut web = ServiceSpec::cluster_ip("shop", "web", "http", Protocol::Tcp, ip(10, 96, 12, 34), 80);
+    let mut web =
+        ServiceSpec::cluster_ip("shop", "web", "http", Protocol::Tcp, ip(10, 96, 12, 34), 80);
     web.node_port = Some(30080);
     web.endpoints = vec![
         ep(10, 244, 1, 7, 8080, true),
         ep(10, 244, 2, 9, 8080, false),
         ep(10, 244, 3, 2, 8080, false),
     ];
-    let mut api = ServiceSpec::cluster_ip("shop", "api", "https", Protocol::Tcp, ip(10, 96, 7, 7), 443);
+    let mut api =
+        ServiceSpec::cluster_ip("shop", "api", "https", Protocol::Tcp, ip(10, 96, 7, 7), 443);
     api.node_port = Some(31443);
     api.load_balancer_ips = vec![ip(203, 0, 113, 10)];
     api.load_balancer_source_ranges = vec!["198.51.100.0/24".parse().unwrap_or_default()];
     api.external_traffic_policy = TrafficPolicy::Local;
     api.health_check_node_port = Some(32000);
     api.endpoints = vec![ep(10, 244, 1, 8, 8443, true), ep(10, 244, 2, 10, 8443, false)];
-    let empty = ServiceSpec::cluster_ip("shop", "empty", "http", Protocol::Tcp, ip(10, 96, 50, 50), 80);
+    let empty =
+        ServiceSpec::cluster_ip("shop", "empty", "http", Protocol::Tcp, ip(10, 96, 50, 50), 80);
     KubeProxyConfig {
         node_ip: ip(192, 168, 0, 10),
         cluster_cidr: "10.244.0.0/16".parse().unwrap_or_default(),
@@ -658,10 +711,12 @@ pub fn showcase() -> KubeProxyConfig {
     let mut cfg = doc_example();
     let ip = |a, b, c, d| Ipv4Addr::new(a, b, c, d);
     let ep = |a, b, c, d, port, local| Endpoint { ip: Ipv4Addr::new(a, b, c, d), port, local };
-    let mut ext = ServiceSpec::cluster_ip("shop", "ext", "http", Protocol::Tcp, ip(10, 96, 20, 1), 80);
+    let mut ext =
+        ServiceSpec::cluster_ip("shop", "ext", "http", Protocol::Tcp, ip(10, 96, 20, 1), 80);
     ext.external_ips = vec![ip(192, 0, 2, 50)];
     ext.endpoints = vec![ep(10, 244, 2, 20, 8080, false)];
-    let mut sticky = ServiceSpec::cluster_ip("shop", "sticky", "http", Protocol::Tcp, ip(10, 96, 20, 2), 80);
+    let mut sticky =
+        ServiceSpec::cluster_ip("shop", "sticky", "http", Protocol::Tcp, ip(10, 96, 20, 2), 80);
     sticky.session_affinity_seconds = Some(10800);
     sticky.endpoints = vec![
         ep(10, 244, 1, 21, 8080, true),
@@ -669,23 +724,40 @@ pub fn showcase() -> KubeProxyConfig {
         ep(10, 244, 3, 21, 8080, false),
         ep(10, 244, 4, 21, 8080, false),
     ];
-    let mut remote_only = ServiceSpec::cluster_ip("shop", "remote-only", "http", Protocol::Tcp, ip(10, 96, 20, 3), 80);
+    let mut remote_only = ServiceSpec::cluster_ip(
+        "shop",
+        "remote-only",
+        "http",
+        Protocol::Tcp,
+        ip(10, 96, 20, 3),
+        80,
+    );
     remote_only.node_port = Some(30300);
     remote_only.external_traffic_policy = TrafficPolicy::Local;
     remote_only.external_ips = vec![ip(192, 0, 2, 51)];
     remote_only.endpoints = vec![ep(10, 244, 2, 22, 8080, false)];
-    let mut itp = ServiceSpec::cluster_ip("shop", "node-local", "http", Protocol::Tcp, ip(10, 96, 20, 4), 80);
+    let mut itp =
+        ServiceSpec::cluster_ip("shop", "node-local", "http", Protocol::Tcp, ip(10, 96, 20, 4), 80);
     itp.internal_traffic_policy = TrafficPolicy::Local;
     itp.endpoints = vec![ep(10, 244, 1, 23, 8080, true), ep(10, 244, 2, 23, 8080, false)];
-    let mut itp_none = ServiceSpec::cluster_ip("shop", "node-local-none", "http", Protocol::Tcp, ip(10, 96, 20, 5), 80);
+    let mut itp_none = ServiceSpec::cluster_ip(
+        "shop",
+        "node-local-none",
+        "http",
+        Protocol::Tcp,
+        ip(10, 96, 20, 5),
+        80,
+    );
     itp_none.internal_traffic_policy = TrafficPolicy::Local;
     itp_none.endpoints = vec![ep(10, 244, 2, 24, 8080, false)];
-    let mut lb = ServiceSpec::cluster_ip("shop", "internal-lb", "", Protocol::Sctp, ip(10, 96, 20, 6), 9000);
+    let mut lb =
+        ServiceSpec::cluster_ip("shop", "internal-lb", "", Protocol::Sctp, ip(10, 96, 20, 6), 9000);
     lb.node_port = Some(30301);
     lb.load_balancer_ips = vec![ip(198, 51, 100, 60), ip(198, 51, 100, 61)];
     lb.load_balancer_source_ranges = vec!["192.168.0.0/16".parse().unwrap_or_default()];
     lb.endpoints = vec![ep(10, 244, 1, 25, 9000, true), ep(10, 244, 3, 25, 9000, false)];
-    let mut lb_empty = ServiceSpec::cluster_ip("shop", "lb-empty", "https", Protocol::Tcp, ip(10, 96, 20, 7), 443);
+    let mut lb_empty =
+        ServiceSpec::cluster_ip("shop", "lb-empty", "https", Protocol::Tcp, ip(10, 96, 20, 7), 443);
     lb_empty.node_port = Some(30302);
     lb_empty.load_balancer_ips = vec![ip(203, 0, 113, 70)];
     lb_empty.external_ips = vec![ip(192, 0, 2, 52)];
@@ -806,7 +878,8 @@ pub fn synthetic_with(
         node_pod_cidr: Ipv4Net::new(Ipv4Addr::new(10, 0, 1, 0), 24).unwrap_or_default(),
         ..KubeProxyConfig::default()
     };
-    let names = ["web", "api", "auth", "cart", "search", "db", "cache", "queue", "metrics", "gateway"];
+    let names =
+        ["web", "api", "auth", "cart", "search", "db", "cache", "queue", "metrics", "gateway"];
     let port_choices: [(u16, u16, &str); 8] = [
         (80, 8080, "http"),
         (443, 8443, "https"),
@@ -831,7 +904,14 @@ pub fn synthetic_with(
 
     for i in 0..n_services {
         let mut svc = if i == 0 {
-            ServiceSpec::cluster_ip("default", "kubernetes", "https", Protocol::Tcp, Ipv4Addr::new(10, 96, 0, 1), 443)
+            ServiceSpec::cluster_ip(
+                "default",
+                "kubernetes",
+                "https",
+                Protocol::Tcp,
+                Ipv4Addr::new(10, 96, 0, 1),
+                443,
+            )
         } else {
             let (port, _, pname) = port_choices[rng.below(port_choices.len() as u64) as usize];
             let pname = if rng.chance(mix.unnamed_port_pct, 100) { "" } else { pname };
@@ -860,9 +940,8 @@ pub fn synthetic_with(
                     svc.health_check_node_port = take_node_port();
                 }
                 if rng.chance(mix.lb_source_ranges_pct, 100) {
-                    svc.load_balancer_source_ranges.push(
-                        Ipv4Net::new(Ipv4Addr::new(198, 51, 100, 0), 24).unwrap_or_default(),
-                    );
+                    svc.load_balancer_source_ranges
+                        .push(Ipv4Net::new(Ipv4Addr::new(198, 51, 100, 0), 24).unwrap_or_default());
                     if rng.chance(1, 2) {
                         svc.load_balancer_source_ranges.push(
                             Ipv4Net::new(Ipv4Addr::new(203, 0, 113, 0), 25).unwrap_or_default(),
@@ -911,6 +990,9 @@ pub fn synthetic_with(
                     svc.endpoints.push(ep);
                 }
             }
+            // kube-proxy hands endpoints over sorted by their "IP:port" string (the order its test
+            // fixtures and the doc example show), so keep that order.
+            svc.endpoints.sort_by_key(Endpoint::addr);
         }
         cfg.services.push(svc);
     }
@@ -928,7 +1010,14 @@ mod tests {
         assert_eq!(hash16("ns1/svc1:p80tcp"), "XPGD46QRK7WJZT7O");
         assert_eq!(hash16("default/kubernetes:httpstcp"), "NPX46M4PTMTKRN6Y");
         assert_eq!(hash16("ns1/svc1:p80tcp10.180.0.1:80"), "SXIVWICOYRO3J4NJ");
-        let svc = ServiceSpec::cluster_ip("ns1", "svc1", "p80", Protocol::Tcp, Ipv4Addr::new(172, 30, 0, 41), 80);
+        let svc = ServiceSpec::cluster_ip(
+            "ns1",
+            "svc1",
+            "p80",
+            Protocol::Tcp,
+            Ipv4Addr::new(172, 30, 0, 41),
+            80,
+        );
         assert_eq!(svc.svc_chain(), "KUBE-SVC-XPGD46QRK7WJZT7O");
         assert_eq!(svc.fw_chain(), "KUBE-FW-XPGD46QRK7WJZT7O");
         let ep = Endpoint { ip: Ipv4Addr::new(10, 180, 0, 1), port: 80, local: true };
@@ -936,11 +1025,112 @@ mod tests {
     }
 
     #[test]
+    fn chain_hashes_match_a_real_node() {
+        // From the corpus dump kind-kindnet-kubeproxy-worker-tanjunchen-blog.rules (iptables-save
+        // of a kind worker running kube-proxy in iptables mode).
+        let dns_tcp = ServiceSpec::cluster_ip(
+            "kube-system",
+            "kube-dns",
+            "dns-tcp",
+            Protocol::Tcp,
+            Ipv4Addr::new(10, 96, 0, 10),
+            53,
+        );
+        assert_eq!(dns_tcp.svc_chain(), "KUBE-SVC-ERIFXISQEP7F7OF4");
+        let ep = Endpoint { ip: Ipv4Addr::new(10, 244, 0, 3), port: 53, local: true };
+        assert_eq!(dns_tcp.sep_chain(&ep), "KUBE-SEP-ZXMNUKOKXUTL2MK2");
+        let api = ServiceSpec::cluster_ip(
+            "default",
+            "kubernetes",
+            "https",
+            Protocol::Tcp,
+            Ipv4Addr::new(10, 96, 0, 1),
+            443,
+        );
+        let ep = Endpoint { ip: Ipv4Addr::new(172, 18, 0, 3), port: 6443, local: false };
+        assert_eq!(api.sep_chain(&ep), "KUBE-SEP-QKX4QX54UKWK6JIY");
+    }
+
+    #[test]
+    fn reproduces_the_kube_proxy_rules_of_a_real_kind_worker() {
+        let expected: Vec<&str> = include_str!("testdata/kind-worker-kube-proxy-rules.txt")
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect();
+        let ip = Ipv4Addr::new;
+        let dns_eps = |port| {
+            vec![
+                Endpoint { ip: ip(10, 244, 0, 3), port, local: true },
+                Endpoint { ip: ip(10, 244, 0, 4), port, local: true },
+            ]
+        };
+        let mut services = Vec::new();
+        for (name, proto, port) in [
+            ("dns", Protocol::Udp, 53),
+            ("dns-tcp", Protocol::Tcp, 53),
+            ("metrics", Protocol::Tcp, 9153),
+        ] {
+            let mut s = ServiceSpec::cluster_ip(
+                "kube-system",
+                "kube-dns",
+                name,
+                proto,
+                ip(10, 96, 0, 10),
+                port,
+            );
+            s.endpoints = dns_eps(port);
+            services.push(s);
+        }
+        let mut api = ServiceSpec::cluster_ip(
+            "default",
+            "kubernetes",
+            "https",
+            Protocol::Tcp,
+            ip(10, 96, 0, 1),
+            443,
+        );
+        api.endpoints = vec![Endpoint { ip: ip(172, 18, 0, 3), port: 6443, local: false }];
+        services.push(api);
+        let cfg = KubeProxyConfig {
+            node_ip: ip(172, 18, 0, 2),
+            cluster_cidr: "10.244.0.0/16".parse().unwrap_or_default(),
+            node_pod_cidr: "10.244.1.0/24".parse().unwrap_or_default(),
+            services,
+            ..KubeProxyConfig::default()
+        };
+        let dump = render(&cfg);
+        let mut got = Vec::new();
+        let mut table = "";
+        for line in dump.lines() {
+            if line.starts_with('*') {
+                table = line;
+            } else if line.starts_with("-A ") && (table == "*filter" || table == "*nat") {
+                got.push(format!("{table} {line}"));
+            }
+        }
+        assert_eq!(got, expected);
+    }
+
+    #[test]
     fn doc_example_chain_names() {
         // The hand-written example dump in kube-proxy.md §3 uses these names.
-        let api = ServiceSpec::cluster_ip("shop", "api", "https", Protocol::Tcp, Ipv4Addr::new(10, 96, 7, 7), 443);
+        let api = ServiceSpec::cluster_ip(
+            "shop",
+            "api",
+            "https",
+            Protocol::Tcp,
+            Ipv4Addr::new(10, 96, 7, 7),
+            443,
+        );
         assert_eq!(api.chain_hash(), "OTVU7MV6PRR7MW2X");
-        let dns = ServiceSpec::cluster_ip("kube-system", "kube-dns", "dns", Protocol::Udp, Ipv4Addr::new(10, 96, 0, 10), 53);
+        let dns = ServiceSpec::cluster_ip(
+            "kube-system",
+            "kube-dns",
+            "dns",
+            Protocol::Udp,
+            Ipv4Addr::new(10, 96, 0, 10),
+            53,
+        );
         assert_eq!(dns.chain_hash(), "TCOU7JCQXEZGVUNU");
         let ep = Endpoint { ip: Ipv4Addr::new(10, 244, 1, 8), port: 8443, local: true };
         assert_eq!(api.sep_chain(&ep), "KUBE-SEP-Z47K3KNB23FDK4T7");
@@ -970,6 +1160,44 @@ mod tests {
         assert_eq!(s.stats.nat_rules, n * (3 * m + 2) + 5 + 3);
         assert_eq!(s.stats.nat_user_chains, n * (m + 1) + 4 + 2);
         assert!(!s.stats.large_cluster_mode);
+    }
+
+    /// Every jump target is a declared chain or a standard target, and every declared
+    /// KUBE-SVC/SVL/EXT/FW/SEP chain is reached from somewhere: what iptables-restore would
+    /// reject, or what kube-proxy would never leave behind, over many mixes of service kinds.
+    #[test]
+    fn references_are_closed_over_many_seeds() {
+        let standard = ["ACCEPT", "DROP", "RETURN", "REJECT", "DNAT", "MARK", "MASQUERADE"];
+        for seed in 0..100u64 {
+            let s = synthetic(30, 1 + (seed % 4) as usize, seed);
+            for table in s.dump.split_inclusive("COMMIT\n") {
+                let declared: BTreeSet<&str> = table
+                    .lines()
+                    .filter_map(|l| l.strip_prefix(':'))
+                    .filter_map(|l| l.split(' ').next())
+                    .collect();
+                let mut used = BTreeSet::new();
+                for line in table.lines().filter(|l| l.starts_with("-A ")) {
+                    let words: Vec<&str> = line.split(' ').collect();
+                    for w in words.windows(2) {
+                        if w[0] == "-j" || w[0] == "-g" {
+                            assert!(
+                                declared.contains(w[1]) || standard.contains(&w[1]),
+                                "seed {seed}: {line}"
+                            );
+                            used.insert(w[1]);
+                        }
+                    }
+                }
+                for chain in &declared {
+                    let per_service =
+                        ["KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SEP-"];
+                    if per_service.iter().any(|p| chain.starts_with(p)) {
+                        assert!(used.contains(chain), "seed {seed}: {chain} is never reached");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
