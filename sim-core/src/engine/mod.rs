@@ -7,6 +7,7 @@
 //! prepared in `World::new`, so a flow allocates little and clones no rule text unless the
 //! trace level asks for rendered steps.
 
+pub mod build;
 pub mod chain;
 pub mod conntrack;
 pub mod device;
@@ -15,6 +16,9 @@ pub mod hooks;
 pub mod nat;
 pub mod route_api;
 pub mod xt;
+
+#[cfg(test)]
+mod tests;
 
 use crate::model::conntrack::CtTuple;
 use crate::model::link::LinkKind;

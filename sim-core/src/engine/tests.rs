@@ -1,0 +1,367 @@
+//! Engine scenarios on hand-built worlds. Each expected answer here was checked against the
+//! kernel (see `tests/kernel_engine.rs`, which runs the same builders in real namespaces) or
+//! follows from a kernel function named in the test.
+
+use crate::engine::build::{WorldB, R};
+use crate::engine::{FlowFrom, FlowSpec, RunOptions, World};
+use crate::model::packet::{IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP};
+use crate::model::route::RouteType;
+use crate::model::ruleset::{Policy, RejectWith};
+use crate::trace::{ClientResult, DropReason, FlowResult, StepKind};
+use std::net::Ipv4Addr;
+
+fn ip(s: &str) -> Ipv4Addr {
+    s.parse().expect("address")
+}
+
+/// client (10.0.0.1) <-veth-> server (10.0.0.2), server listens on tcp/80 and udp/53.
+fn pair() -> WorldB {
+    let mut w = WorldB::new();
+    w.veth("client", "eth0", Some("10.0.0.1/24"), "server", "eth0", Some("10.0.0.2/24"));
+    w.ns("server").listen(IPPROTO_TCP, 80).listen(IPPROTO_UDP, 53);
+    w.ns("client").listen(IPPROTO_TCP, 22);
+    w
+}
+
+/// client 10.0.1.2 -- router (10.0.1.1 | 10.0.2.1) -- server 10.0.2.2.
+fn routed() -> WorldB {
+    let mut w = WorldB::new();
+    w.veth("client", "eth0", Some("10.0.1.2/24"), "router", "c0", Some("10.0.1.1/24"));
+    w.veth("router", "s0", Some("10.0.2.1/24"), "server", "eth0", Some("10.0.2.2/24"));
+    w.ns("client").route("default", Some("10.0.1.1"), None);
+    w.ns("server").route("default", Some("10.0.2.1"), None).listen(IPPROTO_TCP, 80).listen(IPPROTO_UDP, 53).listen(IPPROTO_TCP, 8080);
+    w.ns("router").sysctl("net.ipv4.ip_forward", "1");
+    w
+}
+
+fn run(w: &World, from: &str, dst: &str, port: u16, proto: u8) -> FlowResult {
+    w.run_flow(&FlowSpec::client("t", from, ip(dst), port, proto), &RunOptions::default())
+}
+
+fn only(r: &FlowResult) -> &crate::trace::Outcome {
+    assert_eq!(r.outcomes.len(), 1, "{:#?}", r.outcomes.iter().map(|o| (&o.result, o.probability, &o.summary)).collect::<Vec<_>>());
+    &r.outcomes[0]
+}
+
+fn result(w: &World, from: &str, dst: &str, port: u16, proto: u8) -> ClientResult {
+    only(&run(w, from, dst, port, proto)).result.clone()
+}
+
+#[test]
+fn direct_tcp_and_udp_connect() {
+    let w = pair().build().expect("world");
+    let r = run(&w, "client", "10.0.0.2", 80, IPPROTO_TCP);
+    let o = only(&r);
+    assert_eq!(o.result, ClientResult::Connected, "{}", o.summary);
+    assert_eq!(o.at.as_deref(), Some("server"));
+    let seen = o.seen.as_ref().expect("seen");
+    assert_eq!(seen.src, "10.0.0.1:32768");
+    assert_eq!(seen.dst, "10.0.0.2:80");
+    assert_eq!(result(&w, "client", "10.0.0.2", 53, IPPROTO_UDP), ClientResult::Connected);
+    assert_eq!(result(&w, "client", "10.0.0.2", 0, IPPROTO_ICMP), ClientResult::Connected);
+}
+
+#[test]
+fn no_listener_refuses_tcp_and_udp() {
+    let w = pair().build().expect("world");
+    let r = run(&w, "client", "10.0.0.2", 81, IPPROTO_TCP);
+    let o = only(&r);
+    assert_eq!(o.result, ClientResult::Refused);
+    assert_eq!(o.reason, Some(DropReason::NoListener));
+    assert_eq!(result(&w, "client", "10.0.0.2", 54, IPPROTO_UDP), ClientResult::Refused);
+    // Unknown sockets: every port is assumed to listen, and the summary says so.
+    let mut b = pair();
+    b.ns("server").ns.sockets = None;
+    let w = b.build().expect("world");
+    let r = run(&w, "client", "10.0.0.2", 81, IPPROTO_TCP);
+    assert_eq!(only(&r).result, ClientResult::Connected);
+    assert!(only(&r).summary.contains("assumed to listen"), "{}", only(&r).summary);
+}
+
+#[test]
+fn input_drop_reject_variants() {
+    let cases: Vec<(R, ClientResult, ClientResult)> = vec![
+        (R::new().j("DROP"), ClientResult::Timeout, ClientResult::Timeout),
+        (R::new().reject(RejectWith::IcmpPortUnreachable), ClientResult::Refused, ClientResult::Refused),
+        (R::new().reject(RejectWith::IcmpHostUnreachable), ClientResult::Error("EHOSTUNREACH".into()), ClientResult::Timeout),
+        (R::new().reject(RejectWith::IcmpNetUnreachable), ClientResult::Error("ENETUNREACH".into()), ClientResult::Timeout),
+        (R::new().reject(RejectWith::IcmpAdminProhibited), ClientResult::Error("EHOSTUNREACH".into()), ClientResult::Error("EHOSTUNREACH".into())),
+        (R::new().reject(RejectWith::IcmpHostProhibited), ClientResult::Error("EHOSTUNREACH".into()), ClientResult::Error("EHOSTUNREACH".into())),
+        (R::new().reject(RejectWith::IcmpProtoUnreachable), ClientResult::Error("ENOPROTOOPT".into()), ClientResult::Error("ENOPROTOOPT".into())),
+    ];
+    for (rule, tcp, udp) in cases {
+        let mut b = pair();
+        b.ns("server").ipt("filter", "INPUT", rule.clone());
+        let w = b.build().expect("world");
+        assert_eq!(result(&w, "client", "10.0.0.2", 80, IPPROTO_TCP), tcp, "{rule:?}");
+        assert_eq!(result(&w, "client", "10.0.0.2", 53, IPPROTO_UDP), udp, "{rule:?}");
+    }
+    let mut b = pair();
+    b.ns("server").ipt("filter", "INPUT", R::new().p("tcp").reject(RejectWith::TcpReset));
+    let w = b.build().expect("world");
+    assert_eq!(result(&w, "client", "10.0.0.2", 80, IPPROTO_TCP), ClientResult::Refused);
+    let mut b = pair();
+    b.ns("server").policy("filter", "INPUT", Policy::Drop);
+    let w = b.build().expect("world");
+    let r = run(&w, "client", "10.0.0.2", 80, IPPROTO_TCP);
+    assert_eq!(only(&r).result, ClientResult::Timeout);
+    assert_eq!(only(&r).reason, Some(DropReason::Policy));
+}
+
+#[test]
+fn client_output_drop_and_reject() {
+    // Checked against the kernel: tcp DROP -> timeout, udp DROP -> EPERM from send().
+    let mut b = pair();
+    b.ns("client").ipt("filter", "OUTPUT", R::new().d("10.0.0.2").j("DROP"));
+    let w = b.build().expect("world");
+    assert_eq!(result(&w, "client", "10.0.0.2", 80, IPPROTO_TCP), ClientResult::Timeout);
+    assert_eq!(result(&w, "client", "10.0.0.2", 53, IPPROTO_UDP), ClientResult::Error("EPERM".into()));
+    let mut b = pair();
+    b.ns("client").ipt("filter", "OUTPUT", R::new().d("10.0.0.2").reject(RejectWith::IcmpHostUnreachable));
+    let w = b.build().expect("world");
+    assert_eq!(result(&w, "client", "10.0.0.2", 80, IPPROTO_TCP), ClientResult::Error("EHOSTUNREACH".into()));
+    assert_eq!(result(&w, "client", "10.0.0.2", 53, IPPROTO_UDP), ClientResult::Error("EPERM".into()));
+    let mut b = pair();
+    b.ns("client").ipt("filter", "OUTPUT", R::new().d("10.0.0.2").reject(RejectWith::IcmpPortUnreachable));
+    let w = b.build().expect("world");
+    assert_eq!(result(&w, "client", "10.0.0.2", 80, IPPROTO_TCP), ClientResult::Refused);
+}
+
+#[test]
+fn route_types_give_the_socket_errors() {
+    let mut b = pair();
+    b.ns("client").route_type(RouteType::Blackhole, "10.7.0.0/24").route_type(RouteType::Unreachable, "10.6.0.0/24").route_type(RouteType::Prohibit, "10.5.0.0/24");
+    let w = b.build().expect("world");
+    for proto in [IPPROTO_TCP, IPPROTO_UDP] {
+        assert_eq!(result(&w, "client", "10.7.0.1", 80, proto), ClientResult::Error("EINVAL".into()));
+        assert_eq!(result(&w, "client", "10.6.0.1", 80, proto), ClientResult::Error("EHOSTUNREACH".into()));
+        assert_eq!(result(&w, "client", "10.5.0.1", 80, proto), ClientResult::Error("EACCES".into()));
+        assert_eq!(result(&w, "client", "10.8.0.1", 80, proto), ClientResult::Error("ENETUNREACH".into()));
+    }
+}
+
+#[test]
+fn user_chains_return_and_goto() {
+    let mut b = pair();
+    {
+        let s = b.ns("server");
+        s.ipt("filter", "INPUT", R::new().p("tcp").j("CHK"));
+        s.ipt("filter", "INPUT", R::new().p("tcp").dport(80).j("DROP"));
+        s.ipt("filter", "CHK", R::new().p("tcp").dport(80).j("RETURN"));
+        s.ipt("filter", "CHK", R::new().j("ACCEPT"));
+    }
+    let w = b.build().expect("world");
+    // RETURN from CHK resumes INPUT, whose next rule drops port 80.
+    assert_eq!(result(&w, "client", "10.0.0.2", 80, IPPROTO_TCP), ClientResult::Timeout);
+    let mut b = pair();
+    {
+        let s = b.ns("server");
+        s.ipt("filter", "INPUT", R::new().p("tcp").j("A"));
+        s.ipt("filter", "INPUT", R::new().j("DROP"));
+        s.ipt("filter", "A", R::new().goto("B"));
+        s.ipt("filter", "A", R::new().j("ACCEPT"));
+        s.ipt("filter", "B", R::new().j("RETURN"));
+    }
+    let w = b.build().expect("world");
+    // -g B does not push: B's RETURN goes back to INPUT after the jump to A, which drops.
+    let r = run(&w, "client", "10.0.0.2", 80, IPPROTO_TCP);
+    assert_eq!(only(&r).result, ClientResult::Timeout);
+    let texts: Vec<String> = only(&r).steps.iter().filter_map(|s| if let StepKind::Netfilter { verdict, .. } = &s.kind { Some(verdict.clone()) } else { None }).collect();
+    assert!(texts.contains(&"goto B".to_string()), "{texts:?}");
+}
+
+#[test]
+fn forwarding_off_and_on() {
+    let mut b = routed();
+    b.ns("router").sysctl("net.ipv4.ip_forward", "0");
+    let w = b.build().expect("world");
+    let r = run(&w, "client", "10.0.2.2", 80, IPPROTO_TCP);
+    assert_eq!(only(&r).result, ClientResult::Timeout);
+    assert_eq!(only(&r).reason, Some(DropReason::ForwardingDisabled));
+    let w = routed().build().expect("world");
+    let r = run(&w, "client", "10.0.2.2", 80, IPPROTO_TCP);
+    assert_eq!(only(&r).result, ClientResult::Connected);
+    assert_eq!(only(&r).seen.as_ref().map(|s| s.src.as_str()), Some("10.0.1.2:32768"));
+}
+
+#[test]
+fn dnat_and_masquerade_on_a_router() {
+    let mut b = routed();
+    b.ns("router").ipt("nat", "PREROUTING", R::new().p("tcp").d("10.0.1.1").dport(80).dnat("10.0.2.2:8080"));
+    b.ns("router").ipt("nat", "POSTROUTING", R::new().o("s0").masquerade(false));
+    let w = b.build().expect("world");
+    let r = run(&w, "client", "10.0.1.1", 80, IPPROTO_TCP);
+    let o = only(&r);
+    assert_eq!(o.result, ClientResult::Connected, "{}", o.summary);
+    assert_eq!(o.at.as_deref(), Some("server"));
+    let seen = o.seen.as_ref().expect("seen");
+    assert_eq!(seen.dst, "10.0.2.2:8080");
+    assert_eq!(seen.src, "10.0.2.1:32768");
+}
+
+#[test]
+fn snat_on_forward_and_output_dnat_on_the_router() {
+    let mut b = routed();
+    b.ns("router").ipt("nat", "POSTROUTING", R::new().s("10.0.1.0/24").snat("10.0.2.1"));
+    let w = b.build().expect("world");
+    let o = run(&w, "client", "10.0.2.2", 80, IPPROTO_TCP);
+    assert_eq!(only(&o).seen.as_ref().map(|s| s.src.clone()), Some("10.0.2.1:32768".into()));
+    // Locally generated traffic to a "ClusterIP" that only exists in nat OUTPUT.
+    let mut b = routed();
+    b.ns("router").ipt("nat", "OUTPUT", R::new().p("tcp").d("10.96.0.10").dport(80).dnat("10.0.2.2:8080"));
+    let w = b.build().expect("world");
+    // No route to 10.96.0.10: the socket's own lookup fails before nat OUTPUT runs.
+    assert_eq!(result(&w, "router", "10.96.0.10", 80, IPPROTO_TCP), ClientResult::Error("ENETUNREACH".into()));
+    let mut b2 = b.clone();
+    b2.ns("router").route("10.96.0.0/12", None, Some("c0"));
+    let w = b2.build().expect("world");
+    let r = run(&w, "router", "10.96.0.10", 80, IPPROTO_TCP);
+    let o = only(&r);
+    assert_eq!(o.result, ClientResult::Connected, "{}", o.summary);
+    // The source was chosen for c0 before DNAT and is kept after the reroute to s0.
+    assert_eq!(o.seen.as_ref().map(|s| s.src.clone()), Some("10.0.1.1:32768".into()));
+}
+
+#[test]
+fn statistic_branches_enumerate_and_seed_follows_one() {
+    let mut b = routed();
+    b.ns("server").listen(IPPROTO_TCP, 8081);
+    {
+        let r = b.ns("router");
+        r.ipt("nat", "PREROUTING", R::new().p("tcp").d("10.0.1.1").dport(80).j("SVC"));
+        r.ipt("nat", "SVC", R::new().probability(0.5).j("SEP1"));
+        r.ipt("nat", "SVC", R::new().j("SEP2"));
+        r.ipt("nat", "SEP1", R::new().p("tcp").dnat("10.0.2.2:8080"));
+        r.ipt("nat", "SEP2", R::new().p("tcp").dnat("10.0.2.2:8081"));
+    }
+    let w = b.build().expect("world");
+    let r = run(&w, "client", "10.0.1.1", 80, IPPROTO_TCP);
+    assert_eq!(r.outcomes.len(), 2);
+    let total: f64 = r.outcomes.iter().map(|o| o.probability).sum();
+    assert!((total - 1.0).abs() < 1e-9);
+    let dsts: Vec<String> = r.outcomes.iter().map(|o| o.seen.as_ref().expect("seen").dst.clone()).collect();
+    assert!(dsts.contains(&"10.0.2.2:8080".to_string()) && dsts.contains(&"10.0.2.2:8081".to_string()));
+    for o in &r.outcomes {
+        assert!((o.probability - 0.5).abs() < 1e-6);
+    }
+    let seeded = w.run_flow(&FlowSpec::client("t", "client", ip("10.0.1.1"), 80, IPPROTO_TCP), &RunOptions { seed: Some(7), ..Default::default() });
+    assert_eq!(seeded.outcomes.len(), 1);
+    // Same destination backend for both (merging): only the seen dst differs, so 2 outcomes.
+}
+
+#[test]
+fn ctstate_invalid_and_established() {
+    // A SYN/ACK injected with no conntrack entry is INVALID.
+    let mut b = pair();
+    b.ns("server").ipt("filter", "INPUT", R::new().ctstate(&["INVALID"]).j("DROP"));
+    let w = b.build().expect("world");
+    // A plain SYN is NEW: not dropped.
+    assert_eq!(result(&w, "client", "10.0.0.2", 80, IPPROTO_TCP), ClientResult::Connected);
+    // Replies are ESTABLISHED: a client that accepts only ESTABLISHED input still connects.
+    let mut b = pair();
+    b.ns("client").ipt("filter", "INPUT", R::new().ctstate(&["ESTABLISHED", "RELATED"]).j("ACCEPT"));
+    b.ns("client").policy("filter", "INPUT", Policy::Drop);
+    let w = b.build().expect("world");
+    assert_eq!(result(&w, "client", "10.0.0.2", 80, IPPROTO_TCP), ClientResult::Connected);
+    // ...and gets the RELATED port-unreachable for UDP to a closed port.
+    assert_eq!(result(&w, "client", "10.0.0.2", 54, IPPROTO_UDP), ClientResult::Refused);
+    // With NEW only, the SYN/ACK is dropped.
+    let mut b = pair();
+    b.ns("client").ipt("filter", "INPUT", R::new().ctstate(&["NEW"]).j("ACCEPT"));
+    b.ns("client").policy("filter", "INPUT", Policy::Drop);
+    let w = b.build().expect("world");
+    assert_eq!(result(&w, "client", "10.0.0.2", 80, IPPROTO_TCP), ClientResult::Timeout);
+}
+
+#[test]
+fn marks_steer_policy_routing() {
+    // client has two paths to 10.0.9.9: main via router c0 (router drops), table 100 via eth1.
+    let mut b = routed();
+    b.veth("client", "eth1", Some("10.0.3.2/24"), "server", "eth1", Some("10.0.3.1/24"));
+    b.ns("server").addr("lo", "10.0.9.9/32");
+    b.ns("client").route_in(100, "10.0.9.9/32", Some("10.0.3.1"), Some("eth1")).rule_fwmark(100, 0x10, 0x10, 100);
+    b.ns("router").ipt("filter", "FORWARD", R::new().d("10.0.9.9").j("DROP"));
+    b.ns("router").route("10.0.9.9/32", Some("10.0.2.2"), None);
+    let w = b.build().expect("world");
+    assert_eq!(result(&w, "client", "10.0.9.9", 80, IPPROTO_TCP), ClientResult::Timeout);
+    let mut b2 = b.clone();
+    b2.ns("client").ipt("mangle", "OUTPUT", R::new().d("10.0.9.9").or_mark(0x10));
+    let w = b2.build().expect("world");
+    let r = run(&w, "client", "10.0.9.9", 80, IPPROTO_TCP);
+    let o = only(&r);
+    assert_eq!(o.result, ClientResult::Connected, "{}", o.summary);
+    // The source chosen before the mark is kept by ip_route_me_harder.
+    assert_eq!(o.seen.as_ref().map(|s| s.src.clone()), Some("10.0.1.2:32768".into()));
+}
+
+#[test]
+fn rp_filter_strict_drops_asymmetric_source() {
+    let mut b = routed();
+    b.ns("router").sysctl("net.ipv4.conf.all.rp_filter", "1");
+    let mut w = b.clone();
+    let ok = w.build().expect("world");
+    assert_eq!(result(&ok, "client", "10.0.2.2", 80, IPPROTO_TCP), ClientResult::Connected);
+    // A packet from 192.0.2.7 arriving on c0, while the router routes 192.0.2.0/24 via s0.
+    w.ns("router").route("192.0.2.0/24", Some("10.0.2.2"), None);
+    let world = w.build().expect("world");
+    let spec = FlowSpec { from: FlowFrom::Inject { ns: "router".into(), src: ip("192.0.2.7"), iif: "c0".into() }, ..FlowSpec::client("t", "router", ip("10.0.2.2"), 80, IPPROTO_TCP) };
+    let r = world.run_flow(&spec, &RunOptions::default());
+    assert_eq!(only(&r).reason, Some(DropReason::RpFilter));
+}
+
+#[test]
+fn imported_conntrack_entry_is_established() {
+    use crate::model::conntrack::{CtEntry, CtTuple};
+    let mut b = pair();
+    b.ns("server").ipt("filter", "INPUT", R::new().ctstate(&["ESTABLISHED"]).j("ACCEPT"));
+    b.ns("server").ipt("filter", "INPUT", R::new().j("DROP"));
+    let t = CtTuple { src: ip("10.0.0.1"), dst: ip("10.0.0.2"), sport: 32768, dport: 80 };
+    b.ns("server").ns.conntrack.push(CtEntry {
+        proto: 6,
+        timeout: Some(100),
+        tcp_state: Some("ESTABLISHED".into()),
+        orig: t,
+        reply: CtTuple { src: t.dst, dst: t.src, sport: t.dport, dport: t.sport },
+        unreplied: false,
+        assured: true,
+        mark: 0,
+        zone: 0,
+        line: 1,
+    });
+    let w = b.build().expect("world");
+    // The flow's tuple matches the imported entry: ESTABLISHED, accepted.
+    assert_eq!(result(&w, "client", "10.0.0.2", 80, IPPROTO_TCP), ClientResult::Connected);
+    let spec = FlowSpec { sport: Some(40001), ..FlowSpec::client("t", "client", ip("10.0.0.2"), 80, IPPROTO_TCP) };
+    assert_eq!(only(&w.run_flow(&spec, &RunOptions::default())).result, ClientResult::Timeout);
+}
+
+#[test]
+fn unsupported_match_is_indeterminate_with_its_line() {
+    let mut b = pair();
+    b.ns("server").ipt("filter", "INPUT", R::new().m("-m socket", crate::model::ruleset::Match::Socket(Default::default())).j("DROP"));
+    let w = b.build().expect("world");
+    let r = run(&w, "client", "10.0.0.2", 80, IPPROTO_TCP);
+    let o = only(&r);
+    assert_eq!(o.result, ClientResult::Indeterminate);
+    let why = o.indeterminate.as_deref().expect("why");
+    assert!(why.contains("iptables-save.txt:") && why.contains("-m socket"), "{why}");
+}
+
+#[test]
+fn ttl_and_veth_crossing_clear_mark() {
+    let mut b = routed();
+    // The mark set in the client's OUTPUT does not survive the veth into the router.
+    b.ns("client").ipt("mangle", "OUTPUT", R::new().set_xmark(0x7, 0xffffffff));
+    b.ns("router").ipt("filter", "FORWARD", R::new().mark(0x7, 0xffffffff).j("DROP"));
+    let w = b.build().expect("world");
+    assert_eq!(result(&w, "client", "10.0.2.2", 80, IPPROTO_TCP), ClientResult::Connected);
+}
+
+#[test]
+fn summary_level_skips_steps() {
+    let w = routed().build().expect("world");
+    let r = w.run_flow(&FlowSpec::client("t", "client", ip("10.0.2.2"), 80, IPPROTO_TCP), &RunOptions { trace: crate::engine::TraceLevel::Summary, ..Default::default() });
+    assert!(only(&r).steps.is_empty());
+    let r = run(&w, "client", "10.0.2.2", 80, IPPROTO_TCP);
+    assert!(!only(&r).steps.is_empty());
+}
