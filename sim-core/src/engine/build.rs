@@ -236,7 +236,8 @@ pub struct NsB {
 
 impl NsB {
     pub fn new(name: &str) -> NsB {
-        let mut ns = Namespace { name: name.to_string(), rules: FibRule::defaults(), ..Default::default() };
+        // Nothing listens unless `listen` says so (kernel tests start exactly those listeners).
+        let mut ns = Namespace { name: name.to_string(), rules: FibRule::defaults(), sockets: Some(Vec::new()), ..Default::default() };
         ns.links.push(Link {
             ifindex: 1,
             name: "lo".into(),

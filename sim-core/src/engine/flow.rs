@@ -94,6 +94,8 @@ pub(crate) struct Run<'w> {
     pub recent: HashSet<(usize, String, Ipv4Addr)>,
     /// Counts per `(ns, table, chain, rule)` for `--mode nth` (a fresh counter per flow).
     pub nth: BTreeMap<(usize, u8, u32, u32), u32>,
+    /// (ns, destination) pairs an ICMP redirect was sent to in this flow.
+    pub redirected: HashSet<(usize, Ipv4Addr)>,
 }
 
 const MAX_HOPS: u32 = 64;
@@ -362,6 +364,7 @@ impl<'w> Run<'w> {
             };
         }
         skb.pkt.ttl -= 1;
+        self.maybe_redirect(ns, &skb, &iif, &out);
         match self.run_hook(ns, Hook::Forward, &mut skb, Some(&iif), Some(&out.dev), None) {
             HookEnd::Continue => {}
             HookEnd::Drop(reason) => return End::Dropped { ns, reason, local_out: false },
@@ -370,6 +373,28 @@ impl<'w> Run<'w> {
             HookEnd::Indet(why) => return End::Indeterminate { why },
         }
         self.post_routing(ns, skb, Some(iif), out)
+    }
+
+    /// `__mkroute_input` flags IPSKB_DOREDIRECT when a packet leaves by the device it came in on
+    /// toward a nexthop on-link with its source, and `ip_forward` then sends an ICMP redirect
+    /// (`ip_rt_send_redirect`) before FORWARD. That also stamps the peer's `rate_last`, so an ICMP
+    /// error to the same host right after it is suppressed by `icmpv4_xrlim_allow`.
+    fn maybe_redirect(&mut self, ns: usize, skb: &Skb, iif: &str, out: &OutRoute) {
+        if out.dev != iif {
+            return;
+        }
+        let nsd = &self.w.nss[ns].ns;
+        let tx = nsd.sysctls.conf_all("send_redirects").0 != 0 || nsd.sysctls.conf(iif, "send_redirects").0 != 0;
+        if !tx {
+            return;
+        }
+        let onlink = |a: Ipv4Addr| nsd.addrs_of(iif).any(|x| ipnet::Ipv4Net::new(x.local, x.prefix_len).map(|n| n.contains(&a)).unwrap_or(false));
+        if !(onlink(skb.pkt.src) && onlink(out.nexthop)) {
+            return;
+        }
+        let (src, nh) = (skb.pkt.src, out.nexthop);
+        self.redirected.insert((ns, src));
+        self.step(ns, || StepKind::Note { text: format!("the packet leaves by its input device {iif}: ICMP redirect to {src} (gateway {nh}) sent by ip_forward") });
     }
 
     // ---- hooks ----
@@ -628,6 +653,16 @@ impl<'w> Run<'w> {
         }
         let local = self.w.nss[ns].router.addr_type(p.dst, None) == RouteType::Local;
         let src = if local { p.dst } else { Ipv4Addr::UNSPECIFIED };
+        let dst = p.src;
+        if matches!(t, 3 | 4 | 11 | 12) && self.redirected.contains(&(ns, dst)) {
+            self.step(ns, || StepKind::Note {
+                text: format!("ICMP type {t} code {code} to {dst} is suppressed: the redirect just sent to {dst} used up its rate-limit tokens (icmpv4_xrlim_allow)")
+            });
+            return None;
+        }
+        self.step(ns, || StepKind::Note {
+            text: format!("ICMP type {t} code {code} to {dst}; such errors are rate-limited per destination (icmp_ratelimit, icmpv4_xrlim_allow): nfpath assumes it is sent")
+        });
         let pkt = Packet {
             src,
             dst: p.src,
@@ -723,6 +758,7 @@ impl<'w> Run<'w> {
             spec,
             recent: HashSet::new(),
             nth: BTreeMap::new(),
+            redirected: HashSet::new(),
         }
     }
 
