@@ -199,7 +199,11 @@ impl Lab {
             ])
             .output()
             .expect("probe");
-        let result = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let mut result = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if result.is_empty() {
+            // Say why instead of comparing an empty string (e.g. the namespace vanished).
+            result = format!("probe-failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        }
         // Give a UDP server's log line time to land.
         std::thread::sleep(Duration::from_millis(20));
         let mut seen = None;
@@ -508,6 +512,10 @@ fn kube(node_default_route: bool) -> WorldB {
 
 #[test]
 fn kernel_engine_kube_proxy_services() {
+    // A fresh lab: the ICMP redirect sent for a packet leaving by its input device leaves a fresh
+    // peer's ICMP tokens empty, so the REJECT's port-unreachable is not sent (nfpath models a
+    // fresh inet_peer; an older peer with tokens left would let it through).
+    compare(&kube(true), &[case("ext -> no-endpoint service (fresh peer)", flow("ext", "10.96.0.11", 80, IPPROTO_TCP, 46400))]);
     let w = kube(true);
     let cases = vec![
         cases_n("ext -> clusterIP tcp", flow("ext", "10.96.0.10", 80, IPPROTO_TCP, 46000), 6),
@@ -515,7 +523,6 @@ fn kernel_engine_kube_proxy_services() {
         cases_n("pod -> clusterIP tcp", flow("pa", "10.96.0.10", 80, IPPROTO_TCP, 46200), 6),
         cases_n("pod -> clusterIP udp", flow("pb", "10.96.0.10", 53, IPPROTO_UDP, 46250), 6),
         cases_n("ext -> nodeport", flow("ext", "10.1.0.1", 30080, IPPROTO_TCP, 46300), 6),
-        cases_n("ext -> no-endpoint service", flow("ext", "10.96.0.11", 80, IPPROTO_TCP, 46400), 2),
         cases_n("ext -> rejected nodeport", flow("ext", "10.1.0.1", 30081, IPPROTO_TCP, 46500), 2),
         cases_n("node -> clusterIP via default route", flow("node", "10.96.0.10", 80, IPPROTO_TCP, 46600), 6),
     ];
