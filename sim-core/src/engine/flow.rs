@@ -544,6 +544,18 @@ impl<'w> Run<'w> {
         }
         let t = ctk::tuple_of(&skb.pkt);
         if let Some((id, dir)) = self.ct_find(ns, zone, proto, &t) {
+            let c = &self.ct.conns[id];
+            if proto == IPPROTO_TCP && dir == 0 && !c.seen_reply && c.imported_line.is_none() && skb.pkt.tcp_flags & tf::SYN == 0 && skb.pkt.tcp_flags & tf::RST == 0 {
+                // `tcp_conntracks`: an original-direction ACK in SYN_SENT is sIV: the tracker
+                // refuses it and the packet goes on without a conntrack.
+                skb.ct = SkbCt::Invalid;
+                self.step(ns, || StepKind::Conntrack {
+                    state: "INVALID".into(),
+                    orig: "an ACK for a connection whose SYN/ACK this namespace never saw (SYN_SENT -> invalid)".into(),
+                    reply: String::new(),
+                });
+                return;
+            }
             let info = if dir == 1 {
                 self.ct.conns[id].seen_reply = true;
                 CtInfo::EstablishedReply
@@ -834,6 +846,26 @@ impl<'w> Run<'w> {
         self.after_request(ns, &client, inject_iif.as_deref(), end)
     }
 
+    /// The handshake's third packet: `connect()` has already succeeded, but the server accepts
+    /// only if the client's ACK reaches it.
+    fn final_ack(&mut self, cns: usize, client: &Packet, sns: usize, seen: &Packet, f: &mut Fate) {
+        let pkt = Packet { tcp_flags: tf::ACK, len: 52, ..client.clone() };
+        let skb = Skb { pkt, mark: self.spec.mark, iif: None, ct: SkbCt::None, inner: None, owner: Owner::Client };
+        self.step(cns, || StepKind::Note { text: "the client completes the handshake with an ACK".into() });
+        let end = self.local_out(cns, skb, None);
+        let ok = matches!(&end, End::Local { ns, skb } if *ns == sns && skb.pkt.src == seen.src && skb.pkt.dst == seen.dst && skb.pkt.sport == seen.sport && skb.pkt.dport == seen.dport);
+        if !ok {
+            let why = match &end {
+                End::Dropped { ns, reason, .. } | End::Answered { ns, reason, .. } => format!("is dropped in {} ({})", self.name(*ns), reason.as_str()),
+                End::SendError { ns, errno, .. } => format!("cannot be routed in {} ({errno})", self.name(*ns)),
+                End::Exited { ns, dev, .. } => format!("leaves {} via {dev}", self.name(*ns)),
+                End::Local { ns, .. } => format!("ends in {}", self.name(*ns)),
+                End::Indeterminate { why } => format!("cannot be followed ({why})"),
+            };
+            f.summary = format!("connect() succeeds, but the client's final ACK {why}, so the server never accepts the connection");
+        }
+    }
+
     fn ephemeral(&mut self, ns: usize) -> u16 {
         let lo = self.w.nss[ns]
             .ns
@@ -896,6 +928,9 @@ impl<'w> Run<'w> {
                     let reply = Skb { pkt: reply_pkt, mark: 0, iif: None, ct: SkbCt::None, inner: None, owner };
                     let end2 = self.local_out(ns, reply, None);
                     let mut f = self.client_sees(cns, client, inject_iif, end2, true);
+                    if f.result == ClientResult::Connected && proto == IPPROTO_TCP && inject_iif.is_none() {
+                        self.final_ack(cns, client, ns, &p, &mut f);
+                    }
                     f.at = at;
                     f.seen = seen;
                     f

@@ -365,3 +365,191 @@ fn summary_level_skips_steps() {
     let r = run(&w, "client", "10.0.2.2", 80, IPPROTO_TCP);
     assert!(!only(&r).steps.is_empty());
 }
+
+/// The SYN goes client -> r1 -> server, the SYN/ACK comes back server -> r2 -> client.
+pub(crate) fn asymmetric() -> WorldB {
+    let mut w = WorldB::new();
+    w.veth("client", "eth0", Some("10.0.1.2/24"), "r1", "c0", Some("10.0.1.1/24"));
+    w.veth("client", "eth1", Some("10.0.4.2/24"), "r2", "c0", Some("10.0.4.1/24"));
+    w.veth("r1", "s0", Some("10.0.2.1/24"), "server", "eth0", Some("10.0.2.2/24"));
+    w.veth("r2", "s0", Some("10.0.5.1/24"), "server", "eth1", Some("10.0.5.2/24"));
+    w.ns("client").route("default", Some("10.0.1.1"), None);
+    w.ns("server").route("10.0.1.0/24", Some("10.0.5.1"), None).listen(IPPROTO_TCP, 80).listen(IPPROTO_UDP, 53);
+    w.ns("r1").sysctl("net.ipv4.ip_forward", "1");
+    w.ns("r2").sysctl("net.ipv4.ip_forward", "1").route("10.0.1.0/24", Some("10.0.4.2"), None);
+    w
+}
+
+#[test]
+fn asymmetric_syn_ack_is_invalid_where_no_syn_was_seen() {
+    let w = asymmetric().build().expect("world");
+    assert_eq!(result(&w, "client", "10.0.2.2", 80, IPPROTO_TCP), ClientResult::Connected);
+    let mut b = asymmetric();
+    b.ns("r2").ipt("filter", "FORWARD", R::new().ctstate(&["INVALID"]).j("DROP"));
+    let w = b.build().expect("world");
+    let r = run(&w, "client", "10.0.2.2", 80, IPPROTO_TCP);
+    assert_eq!(only(&r).result, ClientResult::Timeout);
+    assert!(only(&r).summary.contains("reply is dropped in r2"), "{}", only(&r).summary);
+    // A UDP answer creates a NEW entry on r2: not INVALID.
+    assert_eq!(result(&w, "client", "10.0.2.2", 53, IPPROTO_UDP), ClientResult::Connected);
+}
+
+#[test]
+fn imported_dnat_entry_is_followed_without_rules() {
+    use crate::model::conntrack::{CtEntry, CtTuple};
+    // The router holds a DNAT entry client:41000 -> 10.0.1.1:80 => 10.0.2.2:8080, but no rules.
+    let mut b = routed();
+    b.ns("router").ipt("filter", "FORWARD", R::new().log());
+    let orig = CtTuple { src: ip("10.0.1.2"), dst: ip("10.0.1.1"), sport: 41000, dport: 80 };
+    let reply = CtTuple { src: ip("10.0.2.2"), dst: ip("10.0.1.2"), sport: 8080, dport: 41000 };
+    b.ns("router").ns.conntrack.push(CtEntry { proto: 6, timeout: Some(60), tcp_state: Some("ESTABLISHED".into()), orig, reply, unreplied: false, assured: true, mark: 0, zone: 0, line: 3 });
+    // nat must be loaded for translation to happen.
+    b.ns("router").chain("nat", "KUBE-X");
+    let w = b.build().expect("world");
+    let spec = FlowSpec { sport: Some(41000), ..FlowSpec::client("t", "client", ip("10.0.1.1"), 80, IPPROTO_TCP) };
+    let r = w.run_flow(&spec, &RunOptions::default());
+    let o = only(&r);
+    assert_eq!(o.result, ClientResult::Connected, "{}", o.summary);
+    assert_eq!(o.seen.as_ref().map(|s| s.dst.clone()), Some("10.0.2.2:8080".into()));
+    // Another source port misses the entry and reaches the router itself, where nothing listens.
+    let spec = FlowSpec { sport: Some(41001), ..spec };
+    assert_eq!(only(&w.run_flow(&spec, &RunOptions::default())).result, ClientResult::Refused);
+}
+
+#[test]
+fn notrack_skips_nat() {
+    let mut b = routed();
+    b.ns("router").ipt("raw", "PREROUTING", R::new().d("10.0.1.1").notrack());
+    b.ns("router").ipt("nat", "PREROUTING", R::new().p("tcp").d("10.0.1.1").dport(80).dnat("10.0.2.2:8080"));
+    let w = b.build().expect("world");
+    // Untracked: the DNAT never runs and the router's own (closed) port answers.
+    assert_eq!(result(&w, "client", "10.0.1.1", 80, IPPROTO_TCP), ClientResult::Refused);
+}
+
+mod matches {
+    use super::*;
+    use crate::model::ruleset::*;
+    use crate::model::types::{Neg, PortRange};
+
+    fn server_drop(m: Match, text: &str) -> World {
+        let mut b = pair();
+        b.ns("server").ipt("filter", "INPUT", R::new().m(text, m).j("DROP"));
+        b.build().expect("world")
+    }
+
+    fn dropped(w: &World, port: u16, proto: u8) -> bool {
+        matches!(result(w, "client", "10.0.0.2", port, proto), ClientResult::Timeout)
+    }
+
+    #[test]
+    fn multiport_and_negation() {
+        let m = Match::Multiport(MultiportMatch { dir: MultiportDir::Destination, neg: false, ports: vec![PortRange::single(53), PortRange { lo: 70, hi: 90 }] });
+        let w = server_drop(m, "-m multiport --dports 53,70:90");
+        assert!(dropped(&w, 80, IPPROTO_TCP));
+        assert!(dropped(&w, 53, IPPROTO_UDP));
+        let m = Match::Multiport(MultiportMatch { dir: MultiportDir::Destination, neg: true, ports: vec![PortRange::single(53)] });
+        let w = server_drop(m, "-m multiport ! --dports 53");
+        assert!(dropped(&w, 80, IPPROTO_TCP));
+        assert!(!dropped(&w, 53, IPPROTO_UDP));
+    }
+
+    #[test]
+    fn iprange_length_pkttype_comment_nfacct() {
+        let w = server_drop(Match::Iprange(IprangeMatch { src: Some(Neg::pos((ip("10.0.0.1"), ip("10.0.0.5")))), dst: None }), "-m iprange --src-range 10.0.0.1-10.0.0.5");
+        assert!(dropped(&w, 80, IPPROTO_TCP));
+        let w = server_drop(Match::Iprange(IprangeMatch { src: Some(Neg::pos((ip("10.0.0.3"), ip("10.0.0.5")))), dst: None }), "-m iprange --src-range 10.0.0.3-10.0.0.5");
+        assert!(!dropped(&w, 80, IPPROTO_TCP));
+        // A SYN is 60 bytes in nfpath's synthetic packets.
+        let w = server_drop(Match::Length(Neg::pos((0, 100))), "-m length --length 0:100");
+        assert!(dropped(&w, 80, IPPROTO_TCP));
+        let w = server_drop(Match::Pkttype(Neg::pos(PktType::Broadcast)), "-m pkttype --pkt-type broadcast");
+        assert!(!dropped(&w, 80, IPPROTO_TCP));
+        let w = server_drop(Match::Comment("x".into()), "-m comment --comment x");
+        assert!(dropped(&w, 80, IPPROTO_TCP));
+        let w = server_drop(Match::Nfacct("n".into()), "-m nfacct --nfacct-name n");
+        assert!(dropped(&w, 80, IPPROTO_TCP));
+    }
+
+    #[test]
+    fn addrtype_local_and_limit_iface() {
+        let w = server_drop(Match::Addrtype(AddrtypeMatch { dst_type: Some(Neg::pos(addrtype::LOCAL)), ..Default::default() }), "-m addrtype --dst-type LOCAL");
+        assert!(dropped(&w, 80, IPPROTO_TCP));
+        let w = server_drop(Match::Addrtype(AddrtypeMatch { src_type: Some(Neg::pos(addrtype::LOCAL)), ..Default::default() }), "-m addrtype --src-type LOCAL");
+        assert!(!dropped(&w, 80, IPPROTO_TCP));
+        let w = server_drop(Match::Addrtype(AddrtypeMatch { dst_type: Some(Neg::pos(addrtype::LOCAL)), limit_iface_in: true, ..Default::default() }), "-m addrtype --dst-type LOCAL --limit-iface-in");
+        assert!(dropped(&w, 80, IPPROTO_TCP));
+    }
+
+    #[test]
+    fn physdev_without_bridge() {
+        let w = server_drop(Match::Physdev(PhysdevMatch { is_bridged: Some(false), ..Default::default() }), "-m physdev --physdev-is-bridged");
+        assert!(!dropped(&w, 80, IPPROTO_TCP));
+        let w = server_drop(Match::Physdev(PhysdevMatch { is_bridged: Some(true), ..Default::default() }), "-m physdev ! --physdev-is-bridged");
+        assert!(dropped(&w, 80, IPPROTO_TCP));
+    }
+
+    #[test]
+    fn limit_hashlimit_recent_are_assumptions() {
+        let w = server_drop(Match::Limit(LimitMatch { rate: "1/min".into(), burst: 5 }), "-m limit --limit 1/min");
+        let r = run(&w, "client", "10.0.0.2", 80, IPPROTO_TCP);
+        assert_eq!(only(&r).result, ClientResult::Timeout);
+        assert!(only(&r).summary.contains("fresh token bucket"));
+        let w = server_drop(Match::Hashlimit(HashlimitMatch { name: "h".into(), rate: "1/sec".into(), above: true, ..Default::default() }), "-m hashlimit --hashlimit-above 1/sec");
+        assert!(!dropped(&w, 80, IPPROTO_TCP));
+        let rc = |cmd| Match::Recent(RecentMatch { neg: false, cmd, name: "r".into(), seconds: Some(60), reap: false, hitcount: None, rttl: false, rsource: true, mask: ip("255.255.255.255") });
+        let w = server_drop(rc(RecentCmd::Rcheck), "-m recent --rcheck --name r");
+        let r = run(&w, "client", "10.0.0.2", 80, IPPROTO_TCP);
+        assert_eq!(only(&r).result, ClientResult::Connected);
+        assert!(only(&r).summary.contains("assumed empty"));
+        let w = server_drop(rc(RecentCmd::Set), "-m recent --set --name r");
+        assert!(dropped(&w, 80, IPPROTO_TCP));
+    }
+
+    #[test]
+    fn owner_needs_uid_and_connmark_save_restore() {
+        let mut b = pair();
+        b.ns("client").ipt("filter", "OUTPUT", R::new().m("-m owner --uid-owner 1000", Match::Owner(OwnerMatch { uid: Some(Neg::pos(OwnerId::Range(1000, 1000))), ..Default::default() })).j("DROP"));
+        let w = b.build().expect("world");
+        assert_eq!(result(&w, "client", "10.0.0.2", 80, IPPROTO_TCP), ClientResult::Indeterminate);
+        let spec = FlowSpec { uid: Some(1000), ..FlowSpec::client("t", "client", ip("10.0.0.2"), 80, IPPROTO_TCP) };
+        assert_eq!(only(&w.run_flow(&spec, &RunOptions::default())).result, ClientResult::Timeout);
+        let spec = FlowSpec { uid: Some(0), ..spec };
+        assert_eq!(only(&w.run_flow(&spec, &RunOptions::default())).result, ClientResult::Connected);
+        // CONNMARK --save-mark on the SYN, and a reply dropped only if the restored mark is set.
+        let mut b = pair();
+        {
+            let c = b.ns("client");
+            c.ipt("mangle", "OUTPUT", R::new().set_xmark(0x5, 0xffffffff));
+            c.ipt("mangle", "OUTPUT", R::new().m("-j CONNMARK --save-mark", Match::Comment(String::new())));
+        }
+        let mut ns = b.ns("client").build();
+        // Replace the placeholder target with CONNMARK --save-mark.
+        let t = ns.ruleset.table_mut(TableName::Mangle).expect("mangle");
+        t.chain_mut("OUTPUT").expect("OUTPUT").rules[1].target = Target::Connmark(ConnmarkOp::SaveMark { nfmask: 0xffffffff, ctmask: 0xffffffff });
+        let mut b2 = pair();
+        b2.ns("client").ipt("mangle", "PREROUTING", R::new().m("-m connmark --mark 0x5", Match::Connmark(MarkMatch { neg: false, value: 5, mask: 0xffffffff })).j("DROP"));
+        let pre = b2.ns("client").build().ruleset.table(TableName::Mangle).expect("mangle").chain("PREROUTING").expect("chain").clone();
+        ns.ruleset.table_mut(TableName::Mangle).expect("mangle").add_chain(pre.clone());
+        // add_chain keeps an existing PREROUTING: set its rules directly.
+        ns.ruleset.table_mut(TableName::Mangle).expect("mangle").chain_mut("PREROUTING").expect("pre").rules = pre.rules;
+        let server = b.ns("server").build();
+        let w = World::new(vec![ns, server], &b.links).expect("world");
+        assert_eq!(result(&w, "client", "10.0.0.2", 80, IPPROTO_TCP), ClientResult::Timeout);
+    }
+}
+
+#[test]
+fn lost_final_ack_is_connected_but_never_accepted() {
+    // r1 lets only SYNs and ESTABLISHED through; it never sees the SYN/ACK, so the client's ACK
+    // is INVALID there (kernel-checked in kernel_engine_ctstate_invalid_on_asymmetric_return).
+    let mut b = asymmetric();
+    b.ns("r1")
+        .ipt("filter", "FORWARD", R::new().ctstate(&["ESTABLISHED"]).j("ACCEPT"))
+        .ipt("filter", "FORWARD", R::new().p("tcp").syn().j("ACCEPT"))
+        .policy("filter", "FORWARD", Policy::Drop);
+    let w = b.build().expect("world");
+    let r = run(&w, "client", "10.0.2.2", 80, IPPROTO_TCP);
+    let o = only(&r);
+    assert_eq!(o.result, ClientResult::Connected);
+    assert!(o.summary.contains("never accepts") && o.summary.contains("r1"), "{}", o.summary);
+}
