@@ -223,12 +223,15 @@ impl R {
     }
 }
 
+/// A table's chains as given: name, policy (built-in chains), rules.
+type ChainSpecs = Vec<(String, Option<Policy>, Vec<R>)>;
+
 /// One namespace under construction.
 #[derive(Clone, Debug)]
 pub struct NsB {
     pub ns: Namespace,
     /// table -> chain -> (policy, rules)
-    tables: BTreeMap<TableName, Vec<(String, Option<Policy>, Vec<R>)>>,
+    tables: BTreeMap<TableName, ChainSpecs>,
     /// Kernel commands (arguments after `ip -n NS` are written with `{ns}` for the netns name).
     pub cmds: Vec<String>,
     next_ifindex: u32,

@@ -35,6 +35,7 @@ impl<'w> Run<'w> {
         format!("{}: {file}:{}: {text}", self.name(ns), rule.line)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn nf_step(&mut self, ns: usize, table: TableName, hook: Hook, chain: &'w str, n: u32, rule: Option<&'w Rule>, verdict: String) {
         if !self.full {
             return;

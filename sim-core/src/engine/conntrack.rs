@@ -151,9 +151,9 @@ pub fn can_create(p: &Packet, tcp_loose: bool) -> Result<(), &'static str> {
                 Err("TCP FIN or RST without a conntrack entry is INVALID")
             } else if syn && ack {
                 Err("TCP SYN/ACK without a conntrack entry is INVALID")
-            } else if syn {
-                Ok(())
-            } else if tcp_loose {
+            } else if syn || tcp_loose {
+                // A SYN starts a connection; with `nf_conntrack_tcp_loose` a mid-stream packet is
+                // picked up too.
                 Ok(())
             } else {
                 Err("TCP packet without SYN and nf_conntrack_tcp_loose=0 is INVALID")

@@ -178,13 +178,8 @@ impl<'w> Run<'w> {
     /// `anysrc`: a source that is not local is kept and not used as a selector).
     fn route_out(&mut self, ns: usize, skb: &Skb, anysrc: bool) -> RouteResult {
         let router = &self.w.nss[ns].router;
-        let src = if skb.pkt.src.is_unspecified() {
-            None
-        } else if anysrc && router.addr_type(skb.pkt.src, None) != RouteType::Local {
-            None
-        } else {
-            Some(skb.pkt.src)
-        };
+        let unusable = skb.pkt.src.is_unspecified() || (anysrc && router.addr_type(skb.pkt.src, None) != RouteType::Local);
+        let src = (!unusable).then_some(skb.pkt.src);
         let key = FlowKey {
             dst: skb.pkt.dst,
             src,
@@ -583,7 +578,7 @@ impl<'w> Run<'w> {
             });
             return;
         }
-        let loose = self.w.nss[ns].ns.sysctls.int("net.netfilter.nf_conntrack_tcp_loose").map_or(true, |(v, _)| v != 0);
+        let loose = self.w.nss[ns].ns.sysctls.int("net.netfilter.nf_conntrack_tcp_loose").is_none_or(|(v, _)| v != 0);
         match ctk::can_create(&skb.pkt, loose) {
             Ok(()) => {
                 let conn = Conn {
@@ -899,7 +894,7 @@ impl<'w> Run<'w> {
                 self.assume(ns, format!("no socket list imported for {}: {pr} port {} is assumed to listen", self.name(ns), p.dport));
                 true
             }
-            Some(socks) => socks.iter().any(|s| s.proto == p.proto && s.port == p.dport && s.local.map_or(true, |a| a == p.dst)),
+            Some(socks) => socks.iter().any(|s| s.proto == p.proto && s.port == p.dport && s.local.is_none_or(|a| a == p.dst)),
         }
     }
 

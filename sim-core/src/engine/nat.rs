@@ -153,7 +153,7 @@ pub fn pick_port(
         }
     };
     let kernel_random = random || !is_dst;
-    if random && range.map_or(true, |r| r.contains(orig)) && !used(orig) {
+    if random && range.is_none_or(|r| r.contains(orig)) && !used(orig) {
         return (orig, Some(format!("the kernel picks a random port here; nfpath shows the original port {orig}")));
     }
     for i in 0..size.min(65536) {
@@ -182,9 +182,7 @@ impl<'w> Run<'w> {
     pub(crate) fn nat_hook(&mut self, ns: usize, hook: Hook, skb: &mut Skb, in_dev: Option<&str>, out_dev: Option<&str>, nexthop: Option<Ipv4Addr>) -> Option<HookEnd> {
         // NAT acts only on tracked packets, and only when the nat table is loaded.
         let SkbCt::Tracked { id, info } = skb.ct else { return None };
-        if self.w.nss[ns].table(TableName::Nat).is_none() {
-            return None;
-        }
+        self.w.nss[ns].table(TableName::Nat)?;
         let is_dst = hooks::manip_is_dst(hook);
         let is_icmp_err = skb.pkt.proto == IPPROTO_ICMP && ctk::icmp_is_error(skb.pkt.icmp_type);
         let related = matches!(info, CtInfo::Related | CtInfo::RelatedReply);
@@ -220,7 +218,8 @@ impl<'w> Run<'w> {
         // remapped when the tuple clashes with another entry.
         let used = |port: u16| {
             let mut t = cur;
-            if proto == IPPROTO_ICMP { t.sport = port } else { t.sport = port }
+            // The source port, or the ICMP id, which tuples keep in the same field.
+            t.sport = port;
             self.ct_taken(ns, zone, proto, &ctk::invert(proto, &t), id)
         };
         let (port, note) = pick_port(proto, cur.sport, None, false, false, &used);

@@ -139,8 +139,8 @@ impl BasicRouter {
             }
             r.nexthops.iter().any(|nh| {
                 !nh.dead
-                    && nh.dev.as_deref().map_or(true, |d| self.link_up.get(d).copied().unwrap_or(true) || r.rtype == RouteType::Local)
-                    && oif.map_or(true, |o| nh.dev.as_deref() == Some(o))
+                    && nh.dev.as_deref().is_none_or(|d| self.link_up.get(d).copied().unwrap_or(true) || r.rtype == RouteType::Local)
+                    && oif.is_none_or(|o| nh.dev.as_deref() == Some(o))
             })
         })
     }

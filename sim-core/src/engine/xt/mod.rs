@@ -44,11 +44,11 @@ impl Tri {
 }
 
 fn neg_port(n: &Option<Neg<PortRange>>, p: u16) -> bool {
-    n.as_ref().map_or(true, |x| x.apply(x.val.contains(p)))
+    n.as_ref().is_none_or(|x| x.apply(x.val.contains(p)))
 }
 
 fn neg_addr(n: &Option<Neg<AddrMask>>, ip: Ipv4Addr) -> bool {
-    n.as_ref().map_or(true, |x| x.apply(x.val.contains(ip)))
+    n.as_ref().is_none_or(|x| x.apply(x.val.contains(ip)))
 }
 
 fn rtype_bit(t: RouteType) -> u16 {
@@ -278,7 +278,7 @@ impl<'w> Run<'w> {
             Match::Owner(o) => self.eval_owner(env, skb, o),
             Match::Iprange(r) => {
                 let inr = |x: &Option<Neg<(Ipv4Addr, Ipv4Addr)>>, ip: Ipv4Addr| {
-                    x.as_ref().map_or(true, |n| n.apply(u32::from(ip) >= u32::from(n.val.0) && u32::from(ip) <= u32::from(n.val.1)))
+                    x.as_ref().is_none_or(|n| n.apply(u32::from(ip) >= u32::from(n.val.0) && u32::from(ip) <= u32::from(n.val.1)))
                 };
                 Tri::of(inr(&r.src, p.src) && inr(&r.dst, p.dst))
             }

@@ -58,7 +58,7 @@ fn test(set: &IpSet, vals: &[Val], return_nomatch: bool) -> Option<bool> {
                 }
             }
         }
-        if all && best.map_or(true, |b| specificity(m) > specificity(b)) {
+        if all && best.is_none_or(|b| specificity(m) > specificity(b)) {
             best = Some(m);
         }
     }
