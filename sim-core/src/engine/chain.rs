@@ -87,6 +87,22 @@ impl<'w> Run<'w> {
                 }
                 return self.policy(ns, table, hook, start);
             }
+            // Indexed skip-ahead inside a run of `-d x/32` rules: go to the next rule of the run
+            // whose address is the packet's destination, or past the run.
+            if !self.plain_walk {
+                if let Some(run) = pc.run_of[i] {
+                    let run = &pc.runs[run as usize];
+                    let next = run.by_dst.get(&skb.pkt.dst).and_then(|v| {
+                        let k = v.partition_point(|&x| (x as usize) < i);
+                        v.get(k).copied()
+                    });
+                    let to = next.map_or(run.end as usize, |x| x as usize);
+                    if to != i {
+                        i = to;
+                        continue;
+                    }
+                }
+            }
             let rule = &c.rules[i];
             let n = (i + 1) as u32;
             if let Some(why) = &rule.unreadable {

@@ -78,6 +78,7 @@ pub(crate) struct OutRoute {
 pub(crate) struct Run<'w> {
     pub w: &'w World,
     pub full: bool,
+    pub plain_walk: bool,
     pub ct: CtStore,
     /// (ns, imported entry index) -> conn id, for copy-on-touch.
     pub imported: Vec<(usize, usize, usize)>,
@@ -752,6 +753,7 @@ impl<'w> Run<'w> {
         Run {
             w,
             full: opts.trace == TraceLevel::Full,
+            plain_walk: opts.plain_walk,
             ct: CtStore::default(),
             imported: Vec::new(),
             steps: Vec::new(),

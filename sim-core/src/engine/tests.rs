@@ -553,3 +553,51 @@ fn lost_final_ack_is_connected_but_never_accepted() {
     assert_eq!(o.result, ClientResult::Connected);
     assert!(o.summary.contains("never accepts") && o.summary.contains("r1"), "{}", o.summary);
 }
+
+#[test]
+fn indexed_walk_agrees_with_plain_walk() {
+    // Pseudo-random KUBE-SERVICES-like chains: runs of `-d x/32` rules with random ports and
+    // targets, interrupted by rules without -d; every destination in the pool is tried.
+    let mut seed: u64 = 0x5eed;
+    let mut rnd = |n: u64| {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    for round in 0..6 {
+        let mut b = routed();
+        let pool: Vec<String> = (0..12).map(|i| format!("10.0.2.{}", 2 + (i % 3) * 0 + i)).collect();
+        b.ns("server").listen(IPPROTO_TCP, 81).listen(IPPROTO_TCP, 82);
+        for p in &pool {
+            b.ns("server").addr("lo", &format!("{p}/32"));
+            b.ns("router").route(&format!("{p}/32"), Some("10.0.2.2"), None);
+        }
+        {
+            let r = b.ns("router");
+            r.ipt("filter", "FORWARD", R::new().j("SVC"));
+            r.ipt("filter", "MARKER", R::new().or_mark(0x1));
+            for _ in 0..60 {
+                let d = &pool[rnd(pool.len() as u64) as usize];
+                let port = 80 + rnd(3) as u16;
+                let rule = if rnd(10) == 0 { R::new().p("tcp").dport(port) } else { R::new().d(d).p("tcp").dport(port) };
+                let rule = match rnd(5) {
+                    0 => rule.j("DROP"),
+                    1 => rule.reject(RejectWith::TcpReset),
+                    2 => rule.j("RETURN"),
+                    3 => rule.j("MARKER"),
+                    _ => rule.j("ACCEPT"),
+                };
+                r.ipt("filter", "SVC", rule);
+            }
+            r.ipt("filter", "FORWARD", R::new().mark(0x1, 0x1).j("DROP"));
+        }
+        let w = b.build().expect("world");
+        for d in &pool {
+            for port in 80..83 {
+                let spec = FlowSpec::client("t", "client", ip(d), port, IPPROTO_TCP);
+                let a = w.run_flow(&spec, &RunOptions { plain_walk: true, ..Default::default() });
+                let b = w.run_flow(&spec, &RunOptions::default());
+                assert_eq!(a, b, "round {round} dst {d}:{port}");
+            }
+        }
+    }
+}
