@@ -565,3 +565,29 @@ fn kernel_engine_ctstate_invalid_on_asymmetric_return() {
     w.ns("r1").ipt("filter", "FORWARD", R::new().ctstate(&["ESTABLISHED"]).j("ACCEPT")).ipt("filter", "FORWARD", R::new().p("tcp").syn().j("ACCEPT")).policy("filter", "FORWARD", Policy::Drop);
     compare(&w, &cases());
 }
+
+#[test]
+fn kernel_engine_loopback_redirect_and_local_dnat() {
+    // The server connects to itself: plain, REDIRECT in nat OUTPUT, DNAT in nat OUTPUT to another
+    // host, filter INPUT on lo, and SNAT in nat INPUT.
+    let base = || {
+        let mut w = routed();
+        w.ns("server").listen(IPPROTO_TCP, 8081);
+        w
+    };
+    let local = |port: u16, sport: u16| flow("server", "10.0.2.2", port, IPPROTO_TCP, sport);
+    compare(&base(), &[case("self", local(80, 48000)), case("self closed", local(81, 48010))]);
+    let mut w = base();
+    w.ns("server").ipt("nat", "OUTPUT", R::new().p("tcp").dport(81).redirect(8081));
+    compare(&w, &[case("self redirect", local(81, 48100))]);
+    let mut w = base();
+    w.ns("server").ipt("nat", "OUTPUT", R::new().p("tcp").d("10.0.2.2").dport(82).dnat("10.0.1.2:22"));
+    w.ns("client").listen(IPPROTO_TCP, 22);
+    compare(&w, &[case("self dnat to client", local(82, 48200))]);
+    let mut w = base();
+    w.ns("server").ipt("filter", "INPUT", R::new().i("lo").p("tcp").dport(80).reject(RejectWith::TcpReset));
+    compare(&w, &[case("lo reject", local(80, 48300))]);
+    let mut w = base();
+    w.ns("server").ipt("nat", "INPUT", R::new().p("tcp").dport(8081).snat("127.0.0.1"));
+    compare(&w, &[case("nat INPUT snat", local(8081, 48400))]);
+}

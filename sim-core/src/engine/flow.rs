@@ -437,9 +437,10 @@ impl<'w> Run<'w> {
                 Stage::Conntrack => self.ct_in(ns, skb),
                 Stage::Nat => {
                     let dst_before = skb.pkt.dst;
-                    let out_dev = route.as_deref().map(|r| r.dev.clone()).or(state_out.map(str::to_string));
+                    // Rules test `state->out`; MASQUERADE uses the current route's device.
+                    let route_dev = route.as_deref().map(|r| r.dev.clone());
                     let nexthop = route.as_deref().map(|r| r.nexthop);
-                    if let Some(e) = self.nat_hook(ns, hook, skb, in_dev, out_dev.as_deref(), nexthop) {
+                    if let Some(e) = self.nat_hook(ns, hook, skb, in_dev, state_out, route_dev.as_deref(), nexthop) {
                         return e;
                     }
                     // `nf_nat_ipv4_local_fn`: a changed destination reroutes.

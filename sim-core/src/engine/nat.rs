@@ -179,7 +179,8 @@ use crate::trace::{DropReason, StepKind};
 impl<'w> Run<'w> {
     /// The nat stage of a hook: walk the nat chain for a connection's first packet (per manip
     /// type), bind, then translate the packet. `None` = continue.
-    pub(crate) fn nat_hook(&mut self, ns: usize, hook: Hook, skb: &mut Skb, in_dev: Option<&str>, out_dev: Option<&str>, nexthop: Option<Ipv4Addr>) -> Option<HookEnd> {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn nat_hook(&mut self, ns: usize, hook: Hook, skb: &mut Skb, in_dev: Option<&str>, out_dev: Option<&str>, route_dev: Option<&str>, nexthop: Option<Ipv4Addr>) -> Option<HookEnd> {
         // NAT acts only on tracked packets, and only when the nat table is loaded.
         let SkbCt::Tracked { id, info } = skb.ct else { return None };
         self.w.nss[ns].table(TableName::Nat)?;
@@ -192,7 +193,7 @@ impl<'w> Run<'w> {
                 match self.walk(ns, TableName::Nat, hook, skb, in_dev, out_dev) {
                     Verdict::Accept => self.null_binding(ns, id, is_dst),
                     Verdict::Nat(rule) => {
-                        if let Err(e) = self.bind(ns, id, is_dst, hook, rule, in_dev, out_dev, nexthop) {
+                        if let Err(e) = self.bind(ns, id, is_dst, hook, rule, in_dev, route_dev.or(out_dev), nexthop) {
                             return Some(e);
                         }
                     }
