@@ -601,3 +601,58 @@ fn indexed_walk_agrees_with_plain_walk() {
         }
     }
 }
+
+#[test]
+fn conntrack_options_on_a_dnat_connection() {
+    use crate::model::ruleset::*;
+    use crate::model::types::{AddrMask, Neg, PortRange};
+    let opts = |o: Vec<CtOption>| Match::Conntrack(ConntrackMatch { options: o });
+    let vip = AddrMask::from_prefix(ip("10.0.1.1"), 32);
+    let cases: Vec<(Match, bool)> = vec![
+        (opts(vec![CtOption::State(Neg::pos(ctstate::DNAT))]), true),
+        (opts(vec![CtOption::State(Neg::pos(ctstate::SNAT))]), false),
+        (opts(vec![CtOption::OrigDst(Neg::pos(vip))]), true),
+        (opts(vec![CtOption::ReplSrc(Neg::pos(AddrMask::from_prefix(ip("10.0.2.2"), 32)))]), true),
+        (opts(vec![CtOption::OrigDstPort(Neg::pos(PortRange::single(80)))]), true),
+        (opts(vec![CtOption::ReplSrcPort(Neg::pos(PortRange::single(80)))]), false),
+        (opts(vec![CtOption::Dir(CtDir::Original)]), true),
+        (opts(vec![CtOption::Status(Neg::pos(ctstatus::SEEN_REPLY))]), false),
+        (opts(vec![CtOption::Proto(Neg::new(true, 6))]), false),
+    ];
+    for (m, drops) in cases {
+        let mut b = routed();
+        b.ns("router").ipt("nat", "PREROUTING", R::new().p("tcp").d("10.0.1.1").dport(80).dnat("10.0.2.2:8080"));
+        b.ns("router").ipt("filter", "FORWARD", R::new().p("tcp").syn().m("-m conntrack ...", m.clone()).j("DROP"));
+        let w = b.build().expect("world");
+        let got = result(&w, "client", "10.0.1.1", 80, IPPROTO_TCP);
+        assert_eq!(got == ClientResult::Timeout, drops, "{m:?}: {got:?}");
+    }
+}
+
+#[test]
+fn ipset_match_in_a_flow() {
+    use crate::model::ipset::{IpSet, SetDim, SetElem, SetMember};
+    use crate::model::ruleset::{Match, SetDir, SetMatch};
+    let mk = |nomatch: bool| {
+        let mut b = pair();
+        b.ns("server").ns.ipsets.push(IpSet {
+            name: "blocked".into(),
+            set_type: "hash:net".into(),
+            dims: vec![SetDim::Net],
+            family: "inet".into(),
+            options: vec![],
+            members: vec![
+                SetMember { elems: vec![SetElem::Net("10.0.0.0/24".parse().expect("net"))], nomatch: false, options: vec![], line: 2 },
+                SetMember { elems: vec![SetElem::Net("10.0.0.0/30".parse().expect("net"))], nomatch, options: vec![], line: 3 },
+            ],
+            line: 1,
+            incomplete: false,
+        });
+        let m = Match::Set(SetMatch { neg: false, name: "blocked".into(), dirs: vec![SetDir::Src], return_nomatch: false, no_update_counters: false, no_update_subcounters: false, counter_tests: vec![] });
+        b.ns("server").ipt("filter", "INPUT", R::new().m("-m set --match-set blocked src", m).j("DROP"));
+        b.build().expect("world")
+    };
+    assert_eq!(result(&mk(false), "client", "10.0.0.2", 80, IPPROTO_TCP), ClientResult::Timeout);
+    // The more specific /30 is `nomatch`: the client (10.0.0.1) is not in the set.
+    assert_eq!(result(&mk(true), "client", "10.0.0.2", 80, IPPROTO_TCP), ClientResult::Connected);
+}
