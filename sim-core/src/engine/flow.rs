@@ -281,7 +281,7 @@ impl<'w> Run<'w> {
             return End::Dropped { ns, reason: DropReason::NoNeighbour, local_out: false };
         }
         let (pdev, pns, xnet) = (x.dev.to_string(), x.ns, x.xnet);
-        {
+        if self.full {
             let (dev, pname, pd) = (out.dev.clone(), self.name(pns).to_string(), pdev.clone());
             self.step(ns, || StepKind::Device { dev, action: format!("veth: to {pname}:{pd}{}", if xnet { " (conntrack and mark cleared)" } else { " (conntrack cleared)" }) });
         }
@@ -530,8 +530,9 @@ impl<'w> Run<'w> {
                 if let Some((id, dir)) = self.ct_find(ns, zone, inner.proto, &it) {
                     let info = if dir == 1 { CtInfo::RelatedReply } else { CtInfo::Related };
                     skb.ct = SkbCt::Tracked { id, info };
-                    let c = self.ct.conns[id].to_string();
-                    self.step(ns, || StepKind::Conntrack { state: "RELATED".into(), orig: c.clone(), reply: String::new() });
+                    let c = &self.ct.conns[id];
+                    let (o, r) = if self.full { (ctk::fmt_tuple(c.proto, &c.tuple[0]), ctk::fmt_tuple(c.proto, &c.tuple[1])) } else { Default::default() };
+                    self.step(ns, || StepKind::Conntrack { state: "RELATED".into(), orig: o, reply: r });
                     return;
                 }
             }
@@ -563,7 +564,7 @@ impl<'w> Run<'w> {
             };
             skb.ct = SkbCt::Tracked { id, info };
             let c = &self.ct.conns[id];
-            let (o, r) = (ctk::fmt_tuple(c.proto, &c.tuple[0]), ctk::fmt_tuple(c.proto, &c.tuple[1]));
+            let (o, r) = if self.full { (ctk::fmt_tuple(c.proto, &c.tuple[0]), ctk::fmt_tuple(c.proto, &c.tuple[1])) } else { Default::default() };
             let line = c.imported_line;
             let state = match info {
                 CtInfo::New => "NEW (existing entry, no reply seen)",
@@ -599,7 +600,7 @@ impl<'w> Run<'w> {
                     imported_line: None,
                     masq_dev: None,
                 };
-                let (o, r) = (ctk::fmt_tuple(proto, &conn.tuple[0]), ctk::fmt_tuple(proto, &conn.tuple[1]));
+                let (o, r) = if self.full { (ctk::fmt_tuple(proto, &conn.tuple[0]), ctk::fmt_tuple(proto, &conn.tuple[1])) } else { Default::default() };
                 let id = self.ct.push(conn);
                 skb.ct = SkbCt::Tracked { id, info: CtInfo::New };
                 self.step(ns, || StepKind::Conntrack { state: "NEW".into(), orig: o, reply: r });
@@ -620,8 +621,8 @@ impl<'w> Run<'w> {
                 // A binding not made by now is a null binding (`nf_nat_alloc_null_binding`).
                 c.src_nat_done = true;
                 c.dst_nat_done = true;
-                let s = c.to_string();
-                self.step(ns, || StepKind::Conntrack { state: "confirmed".into(), orig: s, reply: String::new() });
+                let (o, r) = if self.full { (ctk::fmt_tuple(c.proto, &c.tuple[0]), ctk::fmt_tuple(c.proto, &c.tuple[1])) } else { Default::default() };
+                self.step(ns, || StepKind::Conntrack { state: "confirmed".into(), orig: o, reply: r });
             }
         }
     }

@@ -241,17 +241,17 @@ impl<'w> Run<'w> {
         let c = &self.ct.conns[id];
         let (zone, proto) = (c.zone, c.proto);
         let cur = ctk::invert(proto, &c.tuple[1]);
-        let place = self.rule_place(ns, rule);
+        let place = || self.rule_place(ns, rule);
         let mut notes: Vec<String> = Vec::new();
         // (new address, port range, random)
         let (ip, ports, random, persistent, masq): (Ipv4Addr, Option<PortRange>, bool, bool, bool) = match (&rule.target, is_dst) {
             (Target::Dnat(t), true) | (Target::Snat(t), false) => {
-                let Some(r) = t.ranges.first() else { return Err(HookEnd::Indet(format!("{place}: NAT target without a range"))) };
+                let Some(r) = t.ranges.first() else { return Err(HookEnd::Indet(format!("{}: NAT target without a range", place()))) };
                 if t.ranges.len() > 1 {
                     notes.push("several ranges given: current kernels use the first".into());
                 }
                 if r.base_port.is_some() {
-                    return Err(HookEnd::Indet(format!("{place}: port offset mapping (/baseport) is not modelled")));
+                    return Err(HookEnd::Indet(format!("{}: port offset mapping (/baseport) is not modelled", place())));
                 }
                 let old = if is_dst { cur.dst } else { cur.src };
                 let ip = match r.min_ip {
@@ -262,13 +262,13 @@ impl<'w> Run<'w> {
             }
             (Target::Masquerade(m), false) => {
                 if hook != Hook::PostRouting {
-                    return Err(HookEnd::Indet(format!("{place}: MASQUERADE outside POSTROUTING")));
+                    return Err(HookEnd::Indet(format!("{}: MASQUERADE outside POSTROUTING", place())));
                 }
                 if cur.src.is_unspecified() {
                     (cur.src, None, false, false, false)
                 } else {
                     let (Some(dev), Some(nh)) = (out_dev, nexthop) else {
-                        return Err(HookEnd::Indet(format!("{place}: MASQUERADE without an output route")));
+                        return Err(HookEnd::Indet(format!("{}: MASQUERADE without an output route", place())));
                     };
                     // `nf_nat_masquerade_ipv4`: `inet_select_addr(out, nexthop, RT_SCOPE_UNIVERSE)`.
                     match self.w.nss[ns].router.inet_select_addr(dev, nh) {
@@ -304,7 +304,7 @@ impl<'w> Run<'w> {
                 (ip, None, false, false, false)
             }
             (t, _) => {
-                return Err(HookEnd::Indet(format!("{place}: -j {} is not valid at {}", t.name(), hook.chain())));
+                return Err(HookEnd::Indet(format!("{}: -j {} is not valid at {}", place(), t.name(), hook.chain())));
             }
         };
         let _ = persistent;
@@ -346,6 +346,9 @@ impl<'w> Run<'w> {
             if masq {
                 c.masq_dev = out_dev.map(str::to_string);
             }
+        }
+        if !self.full && notes.iter().all(|n| !n.contains("random")) {
+            return Ok(());
         }
         let verdict = format!(
             "{} to {}{}",
