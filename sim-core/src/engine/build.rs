@@ -232,6 +232,8 @@ pub struct NsB {
     pub ns: Namespace,
     /// table -> chain -> (policy, rules)
     tables: BTreeMap<TableName, ChainSpecs>,
+    /// (table, chain) -> position in `tables[table]`.
+    chain_pos: std::collections::HashMap<(TableName, String), usize>,
     /// Kernel commands (arguments after `ip -n NS` are written with `{ns}` for the netns name).
     pub cmds: Vec<String>,
     next_ifindex: u32,
@@ -258,7 +260,7 @@ impl NsB {
             brport: None,
             group: None,
         });
-        let mut b = NsB { ns, tables: BTreeMap::new(), cmds: vec!["ip -n {ns} link set lo up".into()], next_ifindex: 2 };
+        let mut b = NsB { ns, tables: BTreeMap::new(), chain_pos: Default::default(), cmds: vec!["ip -n {ns} link set lo up".into()], next_ifindex: 2 };
         b.add_addr_model("lo", "127.0.0.1/8", Scope::Host);
         b
     }
@@ -416,37 +418,36 @@ impl NsB {
         self
     }
 
+    fn chain_slot(&mut self, t: TableName, chain: &str, policy: Option<Policy>) -> usize {
+        if let Some(&i) = self.chain_pos.get(&(t, chain.to_string())) {
+            return i;
+        }
+        let chains = self.tables.entry(t).or_default();
+        chains.push((chain.into(), policy, vec![]));
+        self.chain_pos.insert((t, chain.to_string()), chains.len() - 1);
+        chains.len() - 1
+    }
+
     pub fn policy(&mut self, table: &str, chain: &str, p: Policy) -> &mut Self {
         let t = TableName::parse(table).expect("table");
-        let chains = self.tables.entry(t).or_default();
-        match chains.iter_mut().find(|c| c.0 == chain) {
-            Some(c) => c.1 = Some(p),
-            None => chains.push((chain.into(), Some(p), vec![])),
-        }
+        let i = self.chain_slot(t, chain, Some(p));
+        self.tables.get_mut(&t).expect("table")[i].1 = Some(p);
         self
     }
 
     /// `-N chain` for a user chain.
     pub fn chain(&mut self, table: &str, chain: &str) -> &mut Self {
         let t = TableName::parse(table).expect("table");
-        let chains = self.tables.entry(t).or_default();
-        if !chains.iter().any(|c| c.0 == chain) {
-            chains.push((chain.into(), None, vec![]));
-        }
+        self.chain_slot(t, chain, None);
         self
     }
 
     /// `-A chain rule`.
     pub fn ipt(&mut self, table: &str, chain: &str, r: R) -> &mut Self {
         let t = TableName::parse(table).expect("table");
-        if !t.builtin_chains().contains(&chain) {
-            self.chain(table, chain);
-        }
-        let chains = self.tables.entry(t).or_default();
-        match chains.iter_mut().find(|c| c.0 == chain) {
-            Some(c) => c.2.push(r),
-            None => chains.push((chain.into(), Some(Policy::Accept), vec![r])),
-        }
+        let policy = t.builtin_chains().contains(&chain).then_some(Policy::Accept);
+        let i = self.chain_slot(t, chain, policy);
+        self.tables.get_mut(&t).expect("table")[i].2.push(r);
         self
     }
 
@@ -470,7 +471,8 @@ impl NsB {
             // Built-in chains first, with their policies.
             let mut names: Vec<(String, Option<Policy>)> = t.builtin_chains().iter().map(|c| (c.to_string(), Some(Policy::Accept))).collect();
             for (name, pol, _) in chains {
-                if let Some(x) = names.iter_mut().find(|x| &x.0 == name) {
+                let nb = t.builtin_chains().len();
+                if let Some(x) = names[..nb].iter_mut().find(|x| &x.0 == name) {
                     if pol.is_some() {
                         x.1 = *pol;
                     }
@@ -487,8 +489,10 @@ impl NsB {
                 let (l, _, _) = push(format!(":{name} {p} [0:0]"), &mut text);
                 out.push(Chain { name: name.clone(), policy: *pol, counters: None, line: l, rules: vec![] });
             }
+            let pos: std::collections::HashMap<&str, usize> = out.iter().enumerate().map(|(i, c)| (c.name.as_str(), i)).collect();
+            let pos: std::collections::HashMap<String, usize> = pos.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
             for (name, _, rules) in chains {
-                let ci = out.iter().position(|c| &c.name == name).expect("declared");
+                let ci = pos[name];
                 for r in rules {
                     let (l, s, e) = push(format!("-A {name} {}", r.words.join(" ")), &mut text);
                     let mut rule = r.rule.clone();
@@ -504,9 +508,9 @@ impl NsB {
         let src = rs.add_source("iptables-save.txt", Arc::from(text.as_str()));
         for (t, chains) in pending {
             let mut table = Table::new(t, 0);
-            for c in chains {
-                table.add_chain(c);
-            }
+            // Pushed directly and indexed once: `add_chain` reindexes on every call.
+            table.chains = chains;
+            table.reindex();
             rs.tables.push(table);
         }
         for (t, ci, ri, _, s, e) in spans {
