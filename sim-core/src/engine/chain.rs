@@ -16,8 +16,8 @@ pub(crate) enum Verdict<'w> {
     Accept,
     Drop(DropReason),
     Reject(RejectWith),
-    /// A NAT target bound (nat table only): the rule that did it.
-    Nat(&'w Rule),
+    /// A NAT target bound (nat table only): the rule that did it, its chain and number.
+    Nat(&'w Rule, &'w str, u32),
     Indet(String),
 }
 
@@ -161,7 +161,7 @@ impl<'w> Run<'w> {
                     continue;
                 }
                 Target::Dnat(_) | Target::Snat(_) | Target::Masquerade(_) | Target::Redirect(_) | Target::Netmap(_) => {
-                    return Verdict::Nat(rule);
+                    return Verdict::Nat(rule, &c.name, n);
                 }
                 _ => match self.apply_target(&env, skb, rule) {
                     Ok(v) => self.nf_step(ns, table, hook, &c.name, n, Some(rule), v),

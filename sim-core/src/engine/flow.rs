@@ -191,6 +191,7 @@ impl<'w> Run<'w> {
             proto: skb.pkt.proto,
             sport: skb.pkt.sport,
             dport: skb.pkt.dport,
+            trace: self.full,
         };
         let r = router.output(&key);
         self.push_route_steps(ns, &r);
@@ -323,6 +324,7 @@ impl<'w> Run<'w> {
             proto: skb.pkt.proto,
             sport: skb.pkt.sport,
             dport: skb.pkt.dport,
+            trace: self.full,
         };
         let r = self.w.nss[ns].router.input(&key);
         self.push_route_steps(ns, &r);
@@ -420,7 +422,7 @@ impl<'w> Run<'w> {
                                 None => HookEnd::Drop(DropReason::Rule),
                             }
                         }
-                        crate::engine::chain::Verdict::Nat(_) => {
+                        crate::engine::chain::Verdict::Nat(..) => {
                             return HookEnd::Indet(format!("{}: a NAT target in the {} table is not valid", self.name(ns), t.as_str()))
                         }
                         crate::engine::chain::Verdict::Indet(why) => return HookEnd::Indet(why),

@@ -192,8 +192,8 @@ impl<'w> Run<'w> {
             if !done {
                 match self.walk(ns, TableName::Nat, hook, skb, in_dev, out_dev) {
                     Verdict::Accept => self.null_binding(ns, id, is_dst),
-                    Verdict::Nat(rule) => {
-                        if let Err(e) = self.bind(ns, id, is_dst, hook, rule, in_dev, route_dev.or(out_dev), nexthop) {
+                    Verdict::Nat(rule, chain, n) => {
+                        if let Err(e) = self.bind(ns, id, is_dst, hook, (rule, chain, n), in_dev, route_dev.or(out_dev), nexthop) {
                             return Some(e);
                         }
                     }
@@ -237,7 +237,8 @@ impl<'w> Run<'w> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn bind(&mut self, ns: usize, id: usize, is_dst: bool, hook: Hook, rule: &'w crate::model::ruleset::Rule, in_dev: Option<&str>, out_dev: Option<&str>, nexthop: Option<Ipv4Addr>) -> Result<(), HookEnd> {
+    fn bind(&mut self, ns: usize, id: usize, is_dst: bool, hook: Hook, at: (&'w crate::model::ruleset::Rule, &'w str, u32), in_dev: Option<&str>, out_dev: Option<&str>, nexthop: Option<Ipv4Addr>) -> Result<(), HookEnd> {
+        let (rule, chain, n) = at;
         let c = &self.ct.conns[id];
         let (zone, proto) = (c.zone, c.proto);
         let cur = ctk::invert(proto, &c.tuple[1]);
@@ -362,28 +363,17 @@ impl<'w> Run<'w> {
                 self.assume(ns, t);
             }
         }
-        self.nat_rule_step(ns, hook, rule, verdict);
+        self.nat_rule_step(ns, hook, rule, chain, n, verdict);
         Ok(())
     }
 
-    fn nat_rule_step(&mut self, ns: usize, hook: Hook, rule: &'w crate::model::ruleset::Rule, verdict: String) {
+    fn nat_rule_step(&mut self, ns: usize, hook: Hook, rule: &'w crate::model::ruleset::Rule, chain: &'w str, n: u32, verdict: String) {
         if !self.full {
             return;
         }
-        let nsp = &self.w.nss[ns];
-        let rs = &nsp.ns.ruleset;
-        // Find the chain and number of the rule for the trace.
-        let (mut chain, mut n) = (String::new(), 0u32);
-        if let Some(t) = rs.table(TableName::Nat) {
-            for c in &t.chains {
-                if let Some(i) = c.rules.iter().position(|r| std::ptr::eq(r, rule)) {
-                    chain = c.name.clone();
-                    n = (i + 1) as u32;
-                }
-            }
-        }
+        let rs = &self.w.nss[ns].ns.ruleset;
         let (file, text, line) = (rs.rule_file(rule).to_string(), rs.rule_text(rule).to_string(), rule.line);
-        self.step(ns, || StepKind::Netfilter { hook: hook.chain().into(), table: "nat".into(), chain, rule: n, line, file, text, verdict });
+        self.step(ns, || StepKind::Netfilter { hook: hook.chain().into(), table: "nat".into(), chain: chain.into(), rule: n, line, file, text, verdict });
     }
 
     /// `nf_nat_packet` / `nf_nat_icmp_reply_translation`: rewrite from the other direction's

@@ -33,11 +33,13 @@ pub struct FlowKey {
     pub proto: u8,
     pub sport: u16,
     pub dport: u16,
+    /// Build `RouteResult::steps` (the fast path leaves them empty).
+    pub trace: bool,
 }
 
 impl Default for FlowKey {
     fn default() -> Self {
-        FlowKey { dst: Ipv4Addr::UNSPECIFIED, src: None, iif: None, oif: None, mark: 0, tos: 0, proto: 0, sport: 0, dport: 0 }
+        FlowKey { dst: Ipv4Addr::UNSPECIFIED, src: None, iif: None, oif: None, mark: 0, tos: 0, proto: 0, sport: 0, dport: 0, trace: true }
     }
 }
 
@@ -146,7 +148,7 @@ impl BasicRouter {
     }
 
     /// `fib_rules_lookup`: scans rules in priority order. `Err` carries the rule action's error.
-    fn lookup(&self, key: &FlowKey, iif: &str, steps: &mut Vec<Step>) -> Result<Option<(u32, Route)>, (DropReason, &'static str)> {
+    fn lookup(&self, key: &FlowKey, iif: &str, steps: &mut Vec<Step>) -> Result<Option<(u32, &Route)>, (DropReason, &'static str)> {
         let mut i = 0;
         let mut hops = 0;
         while i < self.rules.len() {
@@ -203,10 +205,10 @@ impl BasicRouter {
                         if route.rtype == RouteType::Throw {
                             continue;
                         }
-                        if r.priority != 0 || *t != RT_TABLE_LOCAL {
+                        if key.trace && (r.priority != 0 || *t != RT_TABLE_LOCAL) {
                             steps.push(self.step(StepKind::FibRule { priority: r.priority, text: format!("lookup {}", table_name(*t)) }));
                         }
-                        return Ok(Some((*t, route.clone())));
+                        return Ok(Some((*t, route)));
                     }
                 }
             }
@@ -298,7 +300,9 @@ impl Router for BasicRouter {
             Err((reason, errno)) => return self.fail(reason, errno, None, None, steps),
             Ok(None) => return self.fail(DropReason::NoRoute, "ENETUNREACH", None, None, steps),
             Ok(Some((t, r))) => {
-                steps.push(self.step(StepKind::Route { table: table_name(t), route: Self::route_text(&r), result: r.rtype.as_str().into() }));
+                if key.trace {
+                    steps.push(self.step(StepKind::Route { table: table_name(t), route: Self::route_text(r), result: r.rtype.as_str().into() }));
+                }
                 r
             }
         };
@@ -315,9 +319,11 @@ impl Router for BasicRouter {
                     return self.fail(DropReason::NoRoute, "ENETUNREACH", None, rtype, steps);
                 };
                 if r.nexthops.len() > 1 {
-                    steps.push(self.step(StepKind::Note { text: "multipath route: the first live nexthop was taken (interim router, no hash)".into() }));
+                    if key.trace {
+                        steps.push(self.step(StepKind::Note { text: "multipath route: the first live nexthop was taken (interim router, no hash)".into() }));
+                    }
                 }
-                let Some(src) = key.src.or_else(|| self.select_src(&r, nexthop)) else {
+                let Some(src) = key.src.or_else(|| self.select_src(r, nexthop)) else {
                     return self.fail(DropReason::NoRoute, "EADDRNOTAVAIL", None, rtype, steps);
                 };
                 RouteResult { decision: Decision::Unicast { dev, nexthop, gateway: gw, src }, steps, rtype }
@@ -353,7 +359,9 @@ impl Router for BasicRouter {
                 return self.fail(DropReason::NoRoute, "ENETUNREACH", icmp, None, steps);
             }
             Ok(Some((t, r))) => {
-                steps.push(self.step(StepKind::Route { table: table_name(t), route: Self::route_text(&r), result: r.rtype.as_str().into() }));
+                if key.trace {
+                    steps.push(self.step(StepKind::Route { table: table_name(t), route: Self::route_text(r), result: r.rtype.as_str().into() }));
+                }
                 r
             }
         };
@@ -390,7 +398,7 @@ impl Router for BasicRouter {
                 let Some(dev) = r.dev().map(str::to_string) else {
                     return self.fail(DropReason::NoRoute, "ENETUNREACH", None, rtype, steps);
                 };
-                let src = self.select_src(&r, nexthop).unwrap_or(Ipv4Addr::UNSPECIFIED);
+                let src = self.select_src(r, nexthop).unwrap_or(Ipv4Addr::UNSPECIFIED);
                 RouteResult { decision: Decision::Unicast { dev, nexthop, gateway: gw, src }, steps, rtype }
             }
             RouteType::Broadcast | RouteType::Multicast => RouteResult { decision: Decision::Broadcast, steps, rtype },
@@ -454,7 +462,7 @@ impl Router for BasicRouter {
     }
 
     fn rpfilter(&self, src: Ipv4Addr, dst: Ipv4Addr, iif: &str, mark: u32, loose: bool, accept_local: bool) -> Option<bool> {
-        let key = FlowKey { dst: src, src: Some(dst), iif: None, oif: None, mark, ..Default::default() };
+        let key = FlowKey { dst: src, src: Some(dst), iif: None, oif: None, mark, trace: false, ..Default::default() };
         let mut steps = Vec::new();
         match self.lookup(&key, "lo", &mut steps) {
             Err(_) | Ok(None) => Some(false),
