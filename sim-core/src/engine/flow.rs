@@ -269,7 +269,7 @@ impl<'w> Run<'w> {
         // the peer device proxies ARP (`arp.c:arp_process`), or a static entry names the peer's MAC.
         let peer = &self.w.nss[x.ns];
         let owns = peer.router.addr_type(out.nexthop, None) == RouteType::Local;
-        let proxy = peer.ns.sysctls.conf(x.dev, "proxy_arp").0 != 0 || peer.ns.sysctls.conf_all("proxy_arp").0 != 0;
+        let proxy = peer.dev_flags.get(x.dev).is_some_and(|f| f.0);
         let peer_mac = peer.ns.link(x.dev).and_then(|l| l.mac);
         let static_ok = self.w.nss[ns]
             .ns
@@ -382,7 +382,7 @@ impl<'w> Run<'w> {
             return;
         }
         let nsd = &self.w.nss[ns].ns;
-        let tx = nsd.sysctls.conf_all("send_redirects").0 != 0 || nsd.sysctls.conf(iif, "send_redirects").0 != 0;
+        let tx = self.w.nss[ns].dev_flags.get(iif).is_some_and(|f| f.1);
         if !tx {
             return;
         }
@@ -583,7 +583,7 @@ impl<'w> Run<'w> {
             });
             return;
         }
-        let loose = self.w.nss[ns].ns.sysctls.int("net.netfilter.nf_conntrack_tcp_loose").is_none_or(|(v, _)| v != 0);
+        let loose = self.w.nss[ns].tcp_loose;
         match ctk::can_create(&skb.pkt, loose) {
             Ok(()) => {
                 let conn = Conn {
@@ -653,7 +653,7 @@ impl<'w> Run<'w> {
     }
 
     fn default_ttl(&self, ns: usize) -> u8 {
-        self.w.nss[ns].ns.sysctls.int("net.ipv4.ip_default_ttl").map_or(64, |(v, _)| v.clamp(1, 255) as u8)
+        self.w.nss[ns].default_ttl
     }
 
     /// `__icmp_send`: no errors about ICMP errors, non-first fragments or broadcasts. The source
@@ -868,12 +868,7 @@ impl<'w> Run<'w> {
     }
 
     fn ephemeral(&mut self, ns: usize) -> u16 {
-        let lo = self.w.nss[ns]
-            .ns
-            .sysctls
-            .get("net.ipv4.ip_local_port_range")
-            .and_then(|(v, _)| v.split_whitespace().next().and_then(|x| x.parse::<u16>().ok()))
-            .unwrap_or(32768);
+        let lo = self.w.nss[ns].port_lo;
         self.assume(ns, format!("client source port {lo} (the low end of ip_local_port_range; the kernel picks one at random)"));
         lo
     }

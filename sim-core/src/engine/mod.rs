@@ -191,6 +191,13 @@ pub struct NsPrep {
     /// veth device -> (peer namespace index, peer device).
     pub(crate) veth_peer: HashMap<String, (usize, String)>,
     pub(crate) sets: HashMap<String, usize>,
+    /// Per device: (proxy_arp, send_redirects), with `all` folded in (`IN_DEV_PROXY_ARP`,
+    /// `IN_DEV_TX_REDIRECTS`).
+    pub(crate) dev_flags: HashMap<String, (bool, bool)>,
+    pub(crate) default_ttl: u8,
+    pub(crate) tcp_loose: bool,
+    /// The low end of `ip_local_port_range`.
+    pub(crate) port_lo: u16,
 }
 
 impl NsPrep {
@@ -254,7 +261,23 @@ impl World {
                     ct_index.entry((e.proto, e.zone, e.reply)).or_insert((i, 1));
                 }
                 let sets = ns.ipsets.iter().enumerate().map(|(i, s)| (s.name.clone(), i)).collect();
-                NsPrep { ns, router, tables, ct_index, veth_peer: HashMap::new(), sets }
+                let sy = &ns.sysctls;
+                let dev_flags = ns
+                    .links
+                    .iter()
+                    .map(|l| {
+                        let proxy = sy.conf(&l.name, "proxy_arp").0 != 0 || sy.conf_all("proxy_arp").0 != 0;
+                        let redir = sy.conf_all("send_redirects").0 != 0 || sy.conf(&l.name, "send_redirects").0 != 0;
+                        (l.name.clone(), (proxy, redir))
+                    })
+                    .collect();
+                let default_ttl = sy.int("net.ipv4.ip_default_ttl").map_or(64, |(v, _)| v.clamp(1, 255) as u8);
+                let tcp_loose = sy.int("net.netfilter.nf_conntrack_tcp_loose").is_none_or(|(v, _)| v != 0);
+                let port_lo = sy
+                    .get("net.ipv4.ip_local_port_range")
+                    .and_then(|(v, _)| v.split_whitespace().next().and_then(|x| x.parse::<u16>().ok()))
+                    .unwrap_or(32768);
+                NsPrep { ns, router, tables, ct_index, veth_peer: HashMap::new(), sets, dev_flags, default_ttl, tcp_loose, port_lo }
             })
             .collect();
         // veth pairs inside one namespace: `link_ifindex` names the peer and no netns id is set.

@@ -82,7 +82,9 @@ pub struct BasicRouter {
     addrs: Vec<Addr>,
     link_order: Vec<String>,
     link_up: HashMap<String, bool>,
-    sysctls: crate::model::sysctl::Sysctls,
+    /// Per-device values read once: (forwarding, route_localnet, accept_local, rp_filter).
+    conf: HashMap<String, DevConf>,
+    conf_default: DevConf,
     /// No custom rules: local and main are one trie (`fib_frontend.c:fib_unmerge` never ran).
     merged: bool,
 }
@@ -112,7 +114,8 @@ impl BasicRouter {
             addrs: ns.addrs.clone(),
             link_order: ns.links.iter().map(|l| l.name.clone()).collect(),
             link_up: ns.links.iter().map(|l| (l.name.clone(), l.up)).collect(),
-            sysctls: ns.sysctls.clone(),
+            conf: ns.links.iter().map(|l| (l.name.clone(), DevConf::read(&ns.sysctls, &l.name))).collect(),
+            conf_default: DevConf::read(&ns.sysctls, "default"),
             merged,
         }
     }
@@ -257,19 +260,45 @@ impl BasicRouter {
         None
     }
 
+    fn dev_conf(&self, dev: &str) -> DevConf {
+        self.conf.get(dev).copied().unwrap_or(self.conf_default)
+    }
+
     fn forwarding(&self, dev: &str) -> bool {
-        let key = format!("net.ipv4.conf.{}.forwarding", dev.replace('.', "/"));
-        if let Some((v, _)) = self.sysctls.int(&key) {
-            return v != 0;
-        }
-        if let Some(v) = self.sysctls.values.get("net.ipv4.ip_forward") {
-            return v.trim() != "0";
-        }
-        self.sysctls.conf(dev, "forwarding").0 != 0
+        self.dev_conf(dev).forwarding
     }
 
     fn fail(&self, reason: DropReason, errno: &'static str, icmp: Option<(u8, u8)>, rtype: Option<RouteType>, steps: Vec<Step>) -> RouteResult {
         RouteResult { decision: Decision::Fail { reason, errno, icmp }, steps, rtype }
+    }
+}
+
+/// The `net.ipv4.conf.*` values the input path reads, with `all` folded in the kernel's way.
+#[derive(Clone, Copy, Debug)]
+struct DevConf {
+    forwarding: bool,
+    route_localnet: bool,
+    accept_local: bool,
+    /// `max(all, dev)` (`IN_DEV_RPFILTER`).
+    rp_filter: i64,
+}
+
+impl DevConf {
+    fn read(s: &crate::model::sysctl::Sysctls, dev: &str) -> DevConf {
+        let key = format!("net.ipv4.conf.{}.forwarding", dev.replace('.', "/"));
+        let forwarding = if let Some((v, _)) = s.int(&key) {
+            v != 0
+        } else if let Some(v) = s.values.get("net.ipv4.ip_forward") {
+            v.trim() != "0"
+        } else {
+            s.conf(dev, "forwarding").0 != 0
+        };
+        DevConf {
+            forwarding,
+            route_localnet: s.conf_all("route_localnet").0 != 0 || s.conf(dev, "route_localnet").0 != 0,
+            accept_local: s.conf(dev, "accept_local").0 != 0 || s.conf_all("accept_local").0 != 0,
+            rp_filter: s.conf_all("rp_filter").0.max(s.conf(dev, "rp_filter").0),
+        }
     }
 }
 
@@ -340,7 +369,8 @@ impl Router for BasicRouter {
         let mut steps = Vec::new();
         let iif = key.iif.as_deref().unwrap_or("lo");
         let src = key.src.unwrap_or(Ipv4Addr::UNSPECIFIED);
-        let localnet = self.sysctls.conf_all("route_localnet").0 != 0 || self.sysctls.conf(iif, "route_localnet").0 != 0;
+        let dc = self.dev_conf(iif);
+        let localnet = dc.route_localnet;
         // `ip_route_input_slow`: martian source and destination checks.
         if iif != "lo" && (is_martian_src(src) || (src.is_loopback() && !localnet) || key.dst.octets()[0] == 0 || (key.dst.is_loopback() && !localnet)) {
             return self.fail(DropReason::Martian, "EINVAL", None, None, steps);
@@ -366,12 +396,12 @@ impl Router for BasicRouter {
             }
         };
         let rtype = Some(r.rtype);
-        let accept_local = self.sysctls.conf(iif, "accept_local").0 != 0 || self.sysctls.conf_all("accept_local").0 != 0;
+        let accept_local = dc.accept_local;
         if iif != "lo" && self.is_local(src) && !accept_local {
             // `fib_validate_source`: a source that is one of our own addresses is a martian.
             return self.fail(DropReason::Martian, "EINVAL", None, rtype, steps);
         }
-        let rp = self.sysctls.conf_all("rp_filter").0.max(self.sysctls.conf(iif, "rp_filter").0);
+        let rp = dc.rp_filter;
         match r.rtype {
             RouteType::Local => {
                 if iif != "lo" && rp != 0 {
