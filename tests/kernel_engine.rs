@@ -595,3 +595,12 @@ fn kernel_engine_loopback_redirect_and_local_dnat() {
     w.ns("server").ipt("nat", "INPUT", R::new().p("tcp").dport(8081).snat("127.0.0.1"));
     compare(&w, &[case("nat INPUT snat", local(8081, 48400))]);
 }
+
+#[test]
+fn kernel_engine_ttl_expires_in_a_routing_loop() {
+    let mut w = routed();
+    w.veth("router", "l0", Some("10.0.7.1/24"), "r2", "l0", Some("10.0.7.2/24"));
+    w.ns("router").route("10.9.0.0/24", Some("10.0.7.2"), None);
+    w.ns("r2").route("default", Some("10.0.7.1"), None).sysctl("net.ipv4.ip_forward", "1");
+    compare(&w, &[case("tcp loop", flow("client", "10.9.0.1", 80, IPPROTO_TCP, 49000)), case("udp loop", flow("client", "10.9.0.1", 80, IPPROTO_UDP, 49100))]);
+}

@@ -99,7 +99,9 @@ pub(crate) struct Run<'w> {
     pub redirected: HashSet<(usize, Ipv4Addr)>,
 }
 
-const MAX_HOPS: u32 = 64;
+/// Devices one packet may cross. TTL (at most 255) normally ends a routing loop first; this only
+/// guards loops that do not decrement TTL.
+const MAX_HOPS: u32 = 300;
 
 impl<'w> Run<'w> {
     pub(crate) fn name(&self, ns: usize) -> &'w str {
@@ -202,6 +204,8 @@ impl<'w> Run<'w> {
 
     /// Path C (`__ip_local_out`): LOCAL_OUT, then POSTROUTING and transmission.
     pub(crate) fn local_out(&mut self, ns: usize, mut skb: Skb, route: Option<RouteResult>) -> End {
+        // A new packet starts its own hop count.
+        self.hops = 0;
         let r = match route {
             Some(r) => r,
             None => self.route_out(ns, &skb, skb.owner == Owner::Kernel),

@@ -656,3 +656,17 @@ fn ipset_match_in_a_flow() {
     // The more specific /30 is `nomatch`: the client (10.0.0.1) is not in the set.
     assert_eq!(result(&mk(true), "client", "10.0.0.2", 80, IPPROTO_TCP), ClientResult::Connected);
 }
+
+#[test]
+fn routing_loop_expires_ttl() {
+    let mut b = routed();
+    b.veth("router", "l0", Some("10.0.7.1/24"), "r2", "l0", Some("10.0.7.2/24"));
+    b.ns("router").route("10.9.0.0/24", Some("10.0.7.2"), None);
+    b.ns("r2").route("default", Some("10.0.7.1"), None).sysctl("net.ipv4.ip_forward", "1");
+    let w = b.build().expect("world");
+    // `tcp_v4_err`: ICMP time exceeded in SYN_SENT is EHOSTUNREACH; UDP ignores it (not fatal).
+    let r = run(&w, "client", "10.9.0.1", 80, IPPROTO_TCP);
+    assert_eq!(only(&r).result, ClientResult::Error("EHOSTUNREACH".into()), "{}", only(&r).summary);
+    assert_eq!(only(&r).reason, Some(DropReason::TtlExpired));
+    assert_eq!(result(&w, "client", "10.9.0.1", 80, IPPROTO_UDP), ClientResult::Timeout);
+}
