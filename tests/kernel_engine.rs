@@ -256,7 +256,10 @@ fn cases_n(label: &str, spec: FlowSpec, tries: u16) -> Case {
 
 /// nfpath's predicted outcomes as (result, at, seen src, seen dst) plus whether the source port
 /// was chosen at random by the kernel.
-fn predicted(r: &FlowResult) -> Vec<(String, Option<String>, Option<String>, Option<String>, bool)> {
+/// (result, at, seen src, seen dst, source port chosen at random by the kernel).
+type Predicted = (String, Option<String>, Option<String>, Option<String>, bool);
+
+fn predicted(r: &FlowResult) -> Vec<Predicted> {
     r.outcomes
         .iter()
         .map(|o| {
@@ -349,7 +352,8 @@ fn basic_cases(to: &str) -> Vec<Case> {
 #[test]
 fn kernel_engine_filter_chains_and_policies() {
     // Each built-in filter chain with ACCEPT, DROP, REJECT variants and a DROP policy.
-    let variants: Vec<(&str, &str, Box<dyn Fn() -> R>)> = vec![
+    type Variant = (&'static str, &'static str, Box<dyn Fn() -> R>);
+    let variants: Vec<Variant> = vec![
         ("server", "INPUT", Box::new(|| R::new().p("tcp").dport(80).j("DROP"))),
         ("server", "INPUT", Box::new(|| R::new().reject(RejectWith::IcmpPortUnreachable))),
         ("server", "INPUT", Box::new(|| R::new().reject(RejectWith::IcmpHostUnreachable))),

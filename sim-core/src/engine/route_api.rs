@@ -347,10 +347,8 @@ impl Router for BasicRouter {
                 let Some(dev) = r.dev().map(str::to_string) else {
                     return self.fail(DropReason::NoRoute, "ENETUNREACH", None, rtype, steps);
                 };
-                if r.nexthops.len() > 1 {
-                    if key.trace {
-                        steps.push(self.step(StepKind::Note { text: "multipath route: the first live nexthop was taken (interim router, no hash)".into() }));
-                    }
+                if r.nexthops.len() > 1 && key.trace {
+                    steps.push(self.step(StepKind::Note { text: "multipath route: the first live nexthop was taken (interim router, no hash)".into() }));
                 }
                 let Some(src) = key.src.or_else(|| self.select_src(r, nexthop)) else {
                     return self.fail(DropReason::NoRoute, "EADDRNOTAVAIL", None, rtype, steps);
