@@ -608,3 +608,35 @@ fn kernel_engine_ttl_expires_in_a_routing_loop() {
     w.ns("r2").route("default", Some("10.0.7.1"), None).sysctl("net.ipv4.ip_forward", "1");
     compare(&w, &[case("tcp loop", flow("client", "10.9.0.1", 80, IPPROTO_TCP, 49000)), case("udp loop", flow("client", "10.9.0.1", 80, IPPROTO_UDP, 49100))]);
 }
+
+#[test]
+fn kernel_engine_every_builtin_chain() {
+    // A tcp/80 DROP (and one DROP policy) in each built-in chain of raw, mangle and security, on
+    // the server (local path) and on the router (forwarded path).
+    let to = "10.0.2.2";
+    let mut labs: Vec<WorldB> = Vec::new();
+    for (table, chains) in [
+        ("raw", &["PREROUTING", "OUTPUT"][..]),
+        ("mangle", &["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"][..]),
+        ("security", &["INPUT", "FORWARD", "OUTPUT"][..]),
+    ] {
+        for chain in chains {
+            for host in ["server", "router"] {
+                let mut w = routed();
+                // A reply-side rule (OUTPUT/POSTROUTING on the server) drops the SYN/ACK instead.
+                w.ns(host).ipt(table, chain, R::new().p("tcp").m("-m tcp --sport 80", Match::Tcp(sim_core::model::ruleset::TcpMatch { sport: Some(sim_core::model::types::Neg::pos(sim_core::model::types::PortRange::single(80))), ..Default::default() })).j("DROP"));
+                w.ns(host).ipt(table, chain, R::new().p("tcp").dport(80).j("DROP"));
+                labs.push(w);
+            }
+        }
+    }
+    let mut w = routed();
+    w.ns("router").policy("mangle", "FORWARD", Policy::Drop);
+    labs.push(w);
+    let mut w = routed();
+    w.ns("server").policy("security", "INPUT", Policy::Drop);
+    labs.push(w);
+    for w in &labs {
+        compare(w, &basic_cases(to));
+    }
+}
