@@ -15,6 +15,7 @@ pub mod flow;
 pub mod hooks;
 pub mod nat;
 pub mod route_api;
+pub mod routing;
 pub mod xt;
 
 #[cfg(test)]

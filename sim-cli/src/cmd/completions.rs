@@ -1,0 +1,20 @@
+//! `nfpath completions SHELL`: prints a completion script generated from the same clap definition.
+
+use crate::error::{CliResult, EXIT_OK};
+use clap::CommandFactory;
+use clap_complete::Shell;
+
+/// Print a shell completion script.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Example:\n  nfpath completions bash > /etc/bash_completion.d/nfpath\n  nfpath completions zsh > ~/.zfunc/_nfpath\n  nfpath completions fish > ~/.config/fish/completions/nfpath.fish")]
+pub struct Args {
+    /// bash, zsh, fish, elvish or powershell
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+pub fn run(args: Args) -> CliResult<u8> {
+    let mut cmd = super::Cli::command();
+    clap_complete::generate(args.shell, &mut cmd, "nfpath", &mut std::io::stdout());
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,60 @@
+//! The command line. One module per subcommand; adding one means: a file `cmd/<name>.rs` with an
+//! `Args` struct (clap derive, `after_help` example) and `pub fn run(args) -> CliResult<u8>`, one
+//! `mod` line, one variant in `Command`, one arm in `run`.
+
+use crate::error::CliResult;
+use clap::{Parser, Subcommand};
+
+pub mod collect;
+pub mod completions;
+pub mod probe;
+pub mod show;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "nfpath",
+    version,
+    about = "Predicts what the Linux kernel does to a packet, from a node's collected state",
+    after_help = "Examples:\n  nfpath collect --out snap/node-a          # snapshot this namespace\n  nfpath show snap/node-a                    # what was imported, and every diagnostic\n\nExit codes: 0 ok, 1 an expectation failed or changes were found, 2 the input could not be used."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Collect(collect::Args),
+    Show(show::Args),
+    Probe(probe::Args),
+    Completions(completions::Args),
+}
+
+/// Runs one command and returns its exit code.
+pub fn run(cli: Cli) -> CliResult<u8> {
+    match cli.command {
+        Command::Collect(a) => collect::run(a),
+        Command::Show(a) => show::run(a),
+        Command::Probe(a) => probe::run(a),
+        Command::Completions(a) => completions::run(a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_has_an_example() {
+        for sub in Cli::command().get_subcommands() {
+            let help = sub.get_after_help().map(|s| s.to_string()).unwrap_or_default();
+            assert!(help.contains("nfpath "), "command {} has no example in after_help", sub.get_name());
+        }
+    }
+}
