@@ -181,8 +181,12 @@ impl<'w> Run<'w> {
     /// `anysrc`: a source that is not local is kept and not used as a selector).
     fn route_out(&mut self, ns: usize, skb: &Skb, anysrc: bool) -> RouteResult {
         let router = &self.w.nss[ns].router;
-        let unusable = skb.pkt.src.is_unspecified() || (anysrc && router.addr_type(skb.pkt.src, None) != RouteType::Local);
-        let src = (!unusable).then_some(skb.pkt.src);
+        let src = (!skb.pkt.src.is_unspecified()).then_some(skb.pkt.src);
+        let uid = match skb.owner {
+            Owner::Client => self.spec.uid,
+            Owner::Kernel => Some(0),
+            Owner::Server | Owner::Foreign => None,
+        };
         let key = FlowKey {
             dst: skb.pkt.dst,
             src,
@@ -194,9 +198,12 @@ impl<'w> Run<'w> {
             sport: skb.pkt.sport,
             dport: skb.pkt.dport,
             trace: self.full,
+            uid,
+            anysrc,
         };
-        let r = router.output(&key);
+        let mut r = router.output(&key);
         self.push_route_steps(ns, &r);
+        self.pick_branch(&mut r);
         r
     }
 
@@ -224,6 +231,7 @@ impl<'w> Run<'w> {
                 OutRoute { dev, nexthop, local: false }
             }
             Decision::Broadcast => return End::Indeterminate { why: format!("{}: broadcast destination {} is not modelled", self.name(ns), skb.pkt.dst) },
+            Decision::Indeterminate { what } => return End::Indeterminate { why: format!("{}: {what}", self.name(ns)) },
             Decision::Fail { reason, errno, .. } => return End::SendError { ns, errno, reason },
         };
         // `nf_hook(NF_INET_LOCAL_OUT, ..., NULL, rt->dst.dev)`: `state->out` stays the original
@@ -329,12 +337,17 @@ impl<'w> Run<'w> {
             sport: skb.pkt.sport,
             dport: skb.pkt.dport,
             trace: self.full,
+            uid: Some(0),
+            anysrc: false,
         };
-        let r = self.w.nss[ns].router.input(&key);
+        let mut r = self.w.nss[ns].router.input(&key);
         self.push_route_steps(ns, &r);
+        self.pick_branch(&mut r);
+        let redirect = r.redirect;
         match r.decision {
+            Decision::Indeterminate { what } => End::Indeterminate { why: format!("{}: {what}", self.name(ns)) },
             Decision::Local { .. } => self.local_in(ns, skb, &iif),
-            Decision::Unicast { dev, nexthop, .. } => self.forward(ns, skb, iif, OutRoute { dev, nexthop, local: false }),
+            Decision::Unicast { dev, nexthop, .. } => self.forward(ns, skb, iif, OutRoute { dev, nexthop, local: false }, redirect),
             Decision::Broadcast => End::Indeterminate { why: format!("{}: broadcast/multicast delivery of {} is not modelled", self.name(ns), skb.pkt.dst) },
             Decision::Fail { reason, icmp, .. } => match icmp {
                 Some((t, c)) => match self.icmp_error(ns, &skb, t, c) {
@@ -357,7 +370,7 @@ impl<'w> Run<'w> {
     }
 
     /// `ip_forward`: TTL check and decrement, FORWARD, then `ip_output`.
-    fn forward(&mut self, ns: usize, mut skb: Skb, iif: String, out: OutRoute) -> End {
+    fn forward(&mut self, ns: usize, mut skb: Skb, iif: String, out: OutRoute, redirect: Option<bool>) -> End {
         if skb.pkt.ttl <= 1 {
             self.step(ns, || StepKind::Note { text: "TTL expired in forwarding (ip_forward): ICMP time exceeded".into() });
             return match self.icmp_error(ns, &skb, 11, 0) {
@@ -366,7 +379,7 @@ impl<'w> Run<'w> {
             };
         }
         skb.pkt.ttl -= 1;
-        self.maybe_redirect(ns, &skb, &iif, &out);
+        self.maybe_redirect(ns, &skb, &iif, &out, redirect);
         match self.run_hook(ns, Hook::Forward, &mut skb, Some(&iif), Some(&out.dev), None) {
             HookEnd::Continue => {}
             HookEnd::Drop(reason) => return End::Dropped { ns, reason, local_out: false },
@@ -381,8 +394,8 @@ impl<'w> Run<'w> {
     /// toward a nexthop on-link with its source, and `ip_forward` then sends an ICMP redirect
     /// (`ip_rt_send_redirect`) before FORWARD. That also stamps the peer's `rate_last`, so an ICMP
     /// error to the same host right after it is suppressed by `icmpv4_xrlim_allow`.
-    fn maybe_redirect(&mut self, ns: usize, skb: &Skb, iif: &str, out: &OutRoute) {
-        if out.dev != iif {
+    fn maybe_redirect(&mut self, ns: usize, skb: &Skb, iif: &str, out: &OutRoute, routed: Option<bool>) {
+        if out.dev != iif || routed == Some(false) {
             return;
         }
         let nsd = &self.w.nss[ns].ns;
@@ -391,7 +404,7 @@ impl<'w> Run<'w> {
             return;
         }
         let onlink = |a: Ipv4Addr| nsd.addrs_of(iif).any(|x| ipnet::Ipv4Net::new(x.local, x.prefix_len).map(|n| n.contains(&a)).unwrap_or(false));
-        if !(onlink(skb.pkt.src) && onlink(out.nexthop)) {
+        if routed.is_none() && !(onlink(skb.pkt.src) && onlink(out.nexthop)) {
             return;
         }
         let (src, nh) = (skb.pkt.src, out.nexthop);
@@ -479,8 +492,21 @@ impl<'w> Run<'w> {
                 Ok(())
             }
             Decision::Broadcast => Err(HookEnd::Indet("reroute to a broadcast destination is not modelled".into())),
+            Decision::Indeterminate { what } => Err(HookEnd::Indet(what)),
             Decision::Fail { reason, errno, .. } => Err(HookEnd::RouteFail { reason, errno }),
         }
+    }
+
+    /// Multipath: one branch per live nexthop, enumerated like any other random choice.
+    fn pick_branch(&mut self, r: &mut RouteResult) {
+        if r.branches.len() < 2 {
+            return;
+        }
+        let probs: Vec<f64> = r.branches.iter().map(|b| b.0).collect();
+        let i = self.choose(&probs);
+        let (_, d, redirect) = r.branches[i].clone();
+        r.decision = d;
+        r.redirect = Some(redirect);
     }
 
     // ---- conntrack ----
@@ -839,6 +865,7 @@ impl<'w> Run<'w> {
                         summary: format!("the client's own routing refuses the destination ({}): connect/send fails with {errno}", reason.as_str()),
                     };
                 }
+                Decision::Indeterminate { what } => return Self::fate_indet(what.clone()),
                 Decision::Broadcast => {}
             }
         }

@@ -27,6 +27,16 @@ use crate::model::ruleset::TableName;
 use crate::model::Namespace;
 use crate::trace::FlowResult;
 use route_api::{BasicRouter, Router};
+
+/// Which routing implementation a world uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum RouterKind {
+    /// The routing part's `Fib` (the default).
+    #[default]
+    Fib,
+    /// The engine's interim `BasicRouter` (kept as a second opinion for differential tests).
+    Basic,
+}
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 
@@ -251,7 +261,7 @@ impl World {
         let mut nss: Vec<NsPrep> = namespaces
             .into_iter()
             .map(|ns| {
-                let router: Box<dyn Router> = Box::new(BasicRouter::new(&ns));
+                let router: Box<dyn Router> = Box::new(routing::Fib::new(&ns));
                 let mut tables: [Option<PTable>; 5] = Default::default();
                 for (tidx, t) in ns.ruleset.tables.iter().enumerate() {
                     tables[t.name as usize] = Some(prepare_table(&ns.ruleset, tidx));
@@ -313,7 +323,17 @@ impl World {
         Ok(World { nss, index })
     }
 
-    /// Replaces a namespace's router (e.g. with the routing part's `Fib`).
+    /// Switches every namespace to `kind`'s router.
+    pub fn use_router(&mut self, kind: RouterKind) {
+        for p in &mut self.nss {
+            p.router = match kind {
+                RouterKind::Fib => Box::new(routing::Fib::new(&p.ns)),
+                RouterKind::Basic => Box::new(BasicRouter::new(&p.ns)),
+            };
+        }
+    }
+
+    /// Replaces a namespace's router.
     pub fn set_router(&mut self, ns: &str, router: Box<dyn Router>) -> Result<(), String> {
         let i = *self.index.get(ns).ok_or_else(|| format!("no namespace {ns:?}"))?;
         self.nss[i].router = router;

@@ -1,14 +1,12 @@
-//! The routing questions the netfilter engine asks, as a trait, plus `BasicRouter`: an interim
-//! answerer built straight from a `Namespace` so that the engine runs before the routing part
-//! (`engine/routing.rs`, branch `routing`) lands. When `Fib` grows these methods, `World` switches
-//! to it through `impl Router for Fib` (see `routing_needs.md`); `BasicRouter` then stays as the
-//! reference the differential tests compare against.
+//! The routing questions the netfilter engine asks, as a trait (`Router`), implemented by the
+//! routing part's `Fib` (`engine/routing.rs`, the default) and by `BasicRouter`, the interim
+//! router the engine was first written against, kept as a second opinion (`RouterKind::Basic`).
 //!
 //! `BasicRouter` follows `fib_rules.c:fib_rules_lookup` (rule scan), `fib_trie.c:fib_table_lookup`
 //! (longest prefix, then metric), `route.c:ip_route_input_slow` (martians, forwarding check,
 //! rp_filter through `fib_validate_source`) and `devinet.c:inet_select_addr`. It does not model
 //! multipath hashing (it takes the first live nexthop and says so), TOS-keyed routes, or
-//! suppress_prefixlength.
+//! suppress_prefixlength; `Fib` does multipath (as enumerated branches) and much more.
 
 use crate::model::addr::Addr;
 use crate::model::route::{Route, RouteType, RT_TABLE_LOCAL, RT_TABLE_MAIN};
@@ -19,9 +17,8 @@ use crate::trace::{DropReason, Step, StepKind};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
-/// What a lookup is asked: the same shape as `engine/routing.rs`'s sketch (whose derive of
-/// `Default` does not compile yet, so `engine/routing.rs` is not declared as a module until the
-/// routing branch lands; then these three types become re-exports of routing's).
+/// What a lookup is asked (the engine's own copy of routing's `FlowKey`; `impl Router for Fib`
+/// converts).
 #[derive(Clone, Debug)]
 pub struct FlowKey {
     pub dst: Ipv4Addr,
@@ -35,11 +32,15 @@ pub struct FlowKey {
     pub dport: u16,
     /// Build `RouteResult::steps` (the fast path leaves them empty).
     pub trace: bool,
+    /// The sending socket's uid (for `uidrange` rules); `None` when unknown.
+    pub uid: Option<u32>,
+    /// `FLOWI_FLAG_ANYSRC`: keep a source that is not local (`ip_route_me_harder`, kernel answers).
+    pub anysrc: bool,
 }
 
 impl Default for FlowKey {
     fn default() -> Self {
-        FlowKey { dst: Ipv4Addr::UNSPECIFIED, src: None, iif: None, oif: None, mark: 0, tos: 0, proto: 0, sport: 0, dport: 0, trace: true }
+        FlowKey { dst: Ipv4Addr::UNSPECIFIED, src: None, iif: None, oif: None, mark: 0, tos: 0, proto: 0, sport: 0, dport: 0, trace: true, uid: Some(0), anysrc: false }
     }
 }
 
@@ -50,6 +51,8 @@ pub enum Decision {
     Unicast { dev: String, nexthop: Ipv4Addr, gateway: Option<Ipv4Addr>, src: Ipv4Addr },
     Broadcast,
     Fail { reason: DropReason, errno: &'static str, icmp: Option<(u8, u8)> },
+    /// Something on the path is outside the routing model.
+    Indeterminate { what: String },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -57,6 +60,10 @@ pub struct RouteResult {
     pub decision: Decision,
     pub steps: Vec<Step>,
     pub rtype: Option<RouteType>,
+    /// Multipath: every live nexthop's decision with its probability (empty for one path).
+    pub branches: Vec<(f64, Decision, bool)>,
+    /// `IPSKB_DOREDIRECT`, when the router computes it (`None`: the engine decides).
+    pub redirect: Option<bool>,
 }
 
 /// What the netfilter engine needs from routing.
@@ -269,7 +276,7 @@ impl BasicRouter {
     }
 
     fn fail(&self, reason: DropReason, errno: &'static str, icmp: Option<(u8, u8)>, rtype: Option<RouteType>, steps: Vec<Step>) -> RouteResult {
-        RouteResult { decision: Decision::Fail { reason, errno, icmp }, steps, rtype }
+        RouteResult { decision: Decision::Fail { reason, errno, icmp }, steps, rtype, branches: Vec::new(), redirect: None }
     }
 }
 
@@ -319,6 +326,15 @@ fn is_martian_src(ip: Ipv4Addr) -> bool {
 impl Router for BasicRouter {
     fn output(&self, key: &FlowKey) -> RouteResult {
         let mut steps = Vec::new();
+        let mut stripped;
+        let key = if key.anysrc && key.src.is_some_and(|s| !self.is_local(s)) {
+            // ANYSRC: the source is kept by the caller but is not a lookup selector here.
+            stripped = key.clone();
+            stripped.src = None;
+            &stripped
+        } else {
+            key
+        };
         if let Some(src) = key.src {
             // A bound source must be local (`ip_route_output_key_hash_rcu`: `__ip_dev_find`).
             if !src.is_unspecified() && !self.is_local(src) {
@@ -339,7 +355,7 @@ impl Router for BasicRouter {
         match r.rtype {
             RouteType::Local => {
                 let src = key.src.or(r.prefsrc).unwrap_or(key.dst);
-                RouteResult { decision: Decision::Local { src }, steps, rtype }
+                RouteResult { decision: Decision::Local { src }, steps, rtype, branches: Vec::new(), redirect: None }
             }
             RouteType::Unicast => {
                 let gw = r.gateway();
@@ -353,9 +369,9 @@ impl Router for BasicRouter {
                 let Some(src) = key.src.or_else(|| self.select_src(r, nexthop)) else {
                     return self.fail(DropReason::NoRoute, "EADDRNOTAVAIL", None, rtype, steps);
                 };
-                RouteResult { decision: Decision::Unicast { dev, nexthop, gateway: gw, src }, steps, rtype }
+                RouteResult { decision: Decision::Unicast { dev, nexthop, gateway: gw, src }, steps, rtype, branches: Vec::new(), redirect: None }
             }
-            RouteType::Broadcast | RouteType::Multicast => RouteResult { decision: Decision::Broadcast, steps, rtype },
+            RouteType::Broadcast | RouteType::Multicast => RouteResult { decision: Decision::Broadcast, steps, rtype, branches: Vec::new(), redirect: None },
             RouteType::Blackhole => self.fail(DropReason::Blackhole, "EINVAL", None, rtype, steps),
             RouteType::Unreachable => self.fail(DropReason::UnreachableRoute, "EHOSTUNREACH", None, rtype, steps),
             RouteType::Prohibit => self.fail(DropReason::Prohibit, "EACCES", None, rtype, steps),
@@ -408,7 +424,7 @@ impl Router for BasicRouter {
                         return self.fail(DropReason::RpFilter, "EXDEV", None, rtype, steps);
                     }
                 }
-                RouteResult { decision: Decision::Local { src: key.dst }, steps, rtype }
+                RouteResult { decision: Decision::Local { src: key.dst }, steps, rtype, branches: Vec::new(), redirect: None }
             }
             RouteType::Unicast => {
                 if !self.forwarding(iif) {
@@ -427,9 +443,9 @@ impl Router for BasicRouter {
                     return self.fail(DropReason::NoRoute, "ENETUNREACH", None, rtype, steps);
                 };
                 let src = self.select_src(r, nexthop).unwrap_or(Ipv4Addr::UNSPECIFIED);
-                RouteResult { decision: Decision::Unicast { dev, nexthop, gateway: gw, src }, steps, rtype }
+                RouteResult { decision: Decision::Unicast { dev, nexthop, gateway: gw, src }, steps, rtype, branches: Vec::new(), redirect: None }
             }
-            RouteType::Broadcast | RouteType::Multicast => RouteResult { decision: Decision::Broadcast, steps, rtype },
+            RouteType::Broadcast | RouteType::Multicast => RouteResult { decision: Decision::Broadcast, steps, rtype, branches: Vec::new(), redirect: None },
             RouteType::Blackhole => self.fail(DropReason::Blackhole, "EINVAL", None, rtype, steps),
             RouteType::Unreachable => self.fail(DropReason::UnreachableRoute, "EHOSTUNREACH", Some((3, 1)), rtype, steps),
             RouteType::Prohibit => self.fail(DropReason::Prohibit, "EACCES", Some((3, 13)), rtype, steps),
@@ -500,5 +516,62 @@ impl Router for BasicRouter {
                 _ => Some(false),
             },
         }
+    }
+}
+
+/// The routing part's `Fib` behind the engine's trait.
+impl Router for crate::engine::routing::Fib {
+    fn output(&self, key: &FlowKey) -> RouteResult {
+        from_fib(self.route_output(&to_fib(key)))
+    }
+    fn input(&self, key: &FlowKey) -> RouteResult {
+        from_fib(self.route_input(&to_fib(key)))
+    }
+    fn addr_type(&self, ip: Ipv4Addr, limit_dev: Option<&str>) -> RouteType {
+        crate::engine::routing::Fib::addr_type(self, ip, limit_dev)
+    }
+    fn inet_select_addr(&self, dev: &str, nexthop: Ipv4Addr) -> Option<Ipv4Addr> {
+        crate::engine::routing::Fib::inet_select_addr(self, dev, nexthop, Scope::Universe)
+    }
+    fn rpfilter(&self, src: Ipv4Addr, dst: Ipv4Addr, iif: &str, mark: u32, loose: bool, accept_local: bool) -> Option<bool> {
+        crate::engine::routing::Fib::rpfilter(self, src, dst, iif, mark, loose, accept_local)
+    }
+}
+
+fn to_fib(k: &FlowKey) -> crate::engine::routing::FlowKey {
+    crate::engine::routing::FlowKey {
+        dst: k.dst,
+        src: k.src,
+        iif: k.iif.clone(),
+        oif: k.oif.clone(),
+        mark: k.mark,
+        tos: k.tos,
+        proto: k.proto,
+        sport: k.sport,
+        dport: k.dport,
+        uid: if k.iif.is_some() { Some(0) } else { k.uid },
+        anysrc: k.anysrc,
+        quiet: !k.trace,
+    }
+}
+
+fn from_decision(d: crate::engine::routing::Decision) -> Decision {
+    use crate::engine::routing::Decision as F;
+    match d {
+        F::Local { src } => Decision::Local { src },
+        F::Unicast { dev, nexthop, gateway, src } => Decision::Unicast { dev, nexthop, gateway, src },
+        F::Broadcast => Decision::Broadcast,
+        F::Fail { reason, errno, icmp } => Decision::Fail { reason, errno, icmp },
+        F::Indeterminate { what } => Decision::Indeterminate { what },
+    }
+}
+
+fn from_fib(r: crate::engine::routing::RouteResult) -> RouteResult {
+    RouteResult {
+        decision: from_decision(r.decision),
+        steps: r.steps,
+        rtype: r.rtype,
+        branches: r.branches.into_iter().map(|b| (b.probability, from_decision(b.decision), b.redirect)).collect(),
+        redirect: Some(r.redirect),
     }
 }
