@@ -6,6 +6,25 @@
 //! per namespace (routing view, chain index, conntrack index, veth peers, ipset index) is
 //! prepared in `World::new`, so a flow allocates little and clones no rule text unless the
 //! trace level asks for rendered steps.
+//!
+//! ```
+//! use sim_core::engine::build::{WorldB, R};
+//! use sim_core::engine::{FlowSpec, RunOptions, World, VethLink};
+//! use sim_core::trace::ClientResult;
+//!
+//! // Namespaces usually come from snapshots; `build` makes them by hand.
+//! let mut b = WorldB::new();
+//! b.veth("client", "eth0", Some("10.0.0.1/24"), "server", "eth0", Some("10.0.0.2/24"));
+//! b.ns("server").listen(6, 80).ipt("filter", "INPUT", R::new().p("tcp").dport(22).j("DROP"));
+//! let namespaces = b.nss.iter().map(|n| n.build()).collect();
+//! let links = vec![VethLink::new("client", "eth0", "server", "eth0")];
+//! let world = World::new(namespaces, &links).unwrap();
+//!
+//! let flow = FlowSpec::client("web", "client", "10.0.0.2".parse().unwrap(), 80, 6);
+//! let result = world.run_flow(&flow, &RunOptions::default());
+//! assert_eq!(result.outcomes[0].result, ClientResult::Connected);
+//! assert_eq!(result.outcomes[0].at.as_deref(), Some("server"));
+//! ```
 
 pub mod build;
 pub mod chain;
