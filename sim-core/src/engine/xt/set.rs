@@ -20,11 +20,15 @@ enum Val<'a> {
 fn elem_matches(e: &SetElem, v: &Val) -> Option<bool> {
     Some(match (e, v) {
         (SetElem::Net(n), Val::Ip(ip)) => n.contains(ip),
+        // bitmap:port members carry no protocol (proto 0): they match TCP and UDP ports only
+        // (ip_set_get_ip4_port accepts only those for a bare port).
+        (SetElem::Port { proto: 0, port }, Val::Port(pp, p)) => (*pp == 6 || *pp == 17) && port == p,
         (SetElem::Port { proto, port }, Val::Port(pp, p)) => proto == pp && port == p,
         (SetElem::Iface(name), Val::Iface(d)) => d.is_some_and(|d| d == name),
         (SetElem::Mark(m), Val::Mark(x)) => m == x,
         (SetElem::Mac(m), Val::Mac(x)) => x.as_ref() == Some(m),
-        (SetElem::Other(_), _) => return None,
+        // list:set members name other sets; nested lookups are not modelled.
+        (SetElem::Other(_), _) | (SetElem::Set(_), _) => return None,
         _ => false,
     })
 }
