@@ -125,3 +125,25 @@ fn listener_count_and_timeout_end_the_process() {
     assert_eq!(a.connect("10.0.0.3:8080", Proto::Tcp).result, "connected");
     assert_eq!(server.wait_for(1).len(), 1);
 }
+
+#[test]
+fn dual_stack_listener_reports_ipv6_and_ipv4_destinations() {
+    let lab = Lab::new("cli");
+    let (a, b) = two_hosts(&lab);
+    a.sh("ip -6 addr add 2001:db8::1/64 dev eth0 nodad");
+    b.sh("ip -6 addr add 2001:db8::2/64 dev eth0 nodad; ip -6 addr add 2001:db8::3/64 dev eth0 nodad");
+    let udp = b.listen_with(Proto::Udp, 53, ListenOpts { bind: Some("::".into()), ..Default::default() });
+    assert_eq!(a.connect("[2001:db8::3]:53", Proto::Udp).result, "connected");
+    assert_eq!(a.connect("10.0.0.3:53", Proto::Udp).result, "connected");
+    let seen = udp.wait_for(2);
+    assert_eq!(seen[0].local.to_string(), "[2001:db8::3]:53");
+    assert_eq!(seen[0].peer.ip().to_string(), "2001:db8::1");
+    assert_eq!(seen[1].local.to_string(), "10.0.0.3:53", "IPv4 on a dual-stack socket is reported as IPv4");
+    assert_eq!(seen[1].peer.ip().to_string(), "10.0.0.1");
+    let tcp = b.listen_with(Proto::Tcp, 80, ListenOpts { bind: Some("::".into()), ..Default::default() });
+    assert_eq!(a.connect("[2001:db8::2]:80", Proto::Tcp).result, "connected");
+    assert_eq!(a.connect("10.0.0.2:80", Proto::Tcp).result, "connected");
+    let seen = tcp.wait_for(2);
+    assert_eq!(seen[0].local.to_string(), "[2001:db8::2]:80");
+    assert_eq!(seen[1].local.to_string(), "10.0.0.2:80");
+}

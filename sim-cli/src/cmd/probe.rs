@@ -162,8 +162,8 @@ fn listen_tcp(addr: SocketAddr, limit: u64, deadline: Option<Instant>) -> CliRes
             Err(e) => return Err(CliError::unusable(format!("accept on {addr} failed: {e}"))),
         };
         // getsockname on the accepted socket: the destination as the server saw it, after DNAT.
-        let local = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
-        print_line(&Received { proto: "tcp", peer: peer.to_string(), local })?;
+        let local = stream.local_addr().map(|a| unmap(a).to_string()).unwrap_or_default();
+        print_line(&Received { proto: "tcp", peer: unmap(peer).to_string(), local })?;
         seen += 1;
     }
     Ok(seen)
@@ -218,7 +218,7 @@ fn listen_udp(addr: SocketAddr, limit: u64, deadline: Option<Instant>) -> CliRes
             Some(PktDst::V6(pi)) => SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::from(pi.ipi6_addr.s6_addr), port, 0, 0)),
             None => sock.local_addr().unwrap_or(addr),
         };
-        print_line(&Received { proto: "udp", peer: peer.to_string(), local: local.to_string() })?;
+        print_line(&Received { proto: "udp", peer: unmap(peer).to_string(), local: unmap(local).to_string() })?;
         seen += 1;
         echo(&sock, &buf[..n], peer, dst.as_ref());
     }
@@ -262,6 +262,18 @@ where
     O: nix::sys::socket::SetSockOpt<Val = bool>,
 {
     nsock::setsockopt(sock, opt, &true).is_ok()
+}
+
+/// An IPv4 peer of a dual-stack `::` socket shows as `::ffff:a.b.c.d`; report it as IPv4, which is
+/// what the packet carried.
+fn unmap(a: SocketAddr) -> SocketAddr {
+    match a {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(IpAddr::V4(v4), v6.port()),
+            None => a,
+        },
+        SocketAddr::V4(_) => a,
+    }
 }
 
 fn storage_to_std(s: &SockaddrStorage) -> Option<SocketAddr> {
