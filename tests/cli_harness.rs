@@ -54,3 +54,13 @@ fn leftovers_of_dead_processes_are_removed() {
         panic!("{stale} was not removed");
     }
 }
+
+#[test]
+fn sh_with_input_feeds_stdin() {
+    let lab = Lab::new("clih");
+    let a = lab.ns("a");
+    a.sh_with_input("iptables-restore", "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -s 192.0.2.0/24 -j DROP\nCOMMIT\n");
+    let saved = a.sh("iptables-save -t filter");
+    assert!(saved.contains(":FORWARD DROP") && saved.contains("-A INPUT -s 192.0.2.0/24 -j DROP"), "{saved}");
+    assert_eq!(a.sh_with_input("wc -l", "x\ny\n").trim(), "2");
+}

@@ -14,7 +14,7 @@ fn build(lab: &Lab) -> Ns {
     // No IPv6 anywhere: link-local addresses, DAD flags and the FDB entries learned from router
     // solicitations would change between two collections.
     for ns in [&node, &pod1, &pod2, &peer] {
-        ns.sh("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1");
+        ns.disable_ipv6();
     }
     lab.veth((&node, "eth0"), (&peer, "eth0"));
     lab.veth((&node, "veth1"), (&pod1, "eth0"));

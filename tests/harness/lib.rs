@@ -255,6 +255,33 @@ impl Ns {
             .unwrap_or_else(|e| panic!("cannot run ip netns exec {}: {e}", self.name))
     }
 
+    /// Runs a shell script with `input` on its stdin, e.g. `ns.sh_with_input("iptables-restore",
+    /// dump)`; panics like [`Ns::sh`] when it fails.
+    pub fn sh_with_input(&self, script: &str, input: &str) -> String {
+        use std::io::Write;
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.name, "sh", "-ec", script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run ip netns exec {}: {e}", self.name));
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        let data = input.as_bytes().to_vec();
+        // Written from a thread so that a script printing a lot cannot deadlock against us.
+        let writer = std::thread::spawn(move || stdin.write_all(&data));
+        let out = child.wait_with_output().unwrap_or_else(|e| panic!("waiting for {script}: {e}"));
+        let _ = writer.join();
+        assert!(out.status.success(), "{}", describe_failure(&format!("in {}: {script} (with input)", self.name), &out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Turns IPv6 off in the namespace (before devices are added to it): no link-local addresses,
+    /// router solicitations or DAD, so state stays still between two looks.
+    pub fn disable_ipv6(&self) {
+        self.sh("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1");
+    }
+
     /// Runs `nfpath ARGS` inside the namespace.
     pub fn nfpath(&self, args: &[&str]) -> Output {
         Command::new("ip")
@@ -355,6 +382,12 @@ impl Ns {
         assert!(out.status.success(), "{}", describe_failure(&format!("nfpath collect --netns {}", self.name), &out));
         Snapshot { dir }
     }
+}
+
+/// Runs `nfpath ARGS` in the test's own namespace (for commands that touch no network: `show`,
+/// `trace`, `test` on snapshot folders).
+pub fn nfpath(args: &[&str]) -> Output {
+    Command::new(nfpath_bin()).args(args).output().unwrap_or_else(|e| panic!("cannot run nfpath: {e}"))
 }
 
 /// A running `nfpath probe listen`; killed when dropped.
