@@ -1,7 +1,7 @@
 //! `nfpath show DIR`: what a snapshot folder imports to. The CLI reads the files; sim-core turns
 //! the map of file name -> text into a `Namespace` plus diagnostics; this module prints both.
 
-use crate::error::{CliError, CliResult, EXIT_OK, EXIT_UNUSABLE};
+use crate::error::{print_stdout, CliError, CliResult, EXIT_OK, EXIT_UNUSABLE};
 use crate::style::{self, Colour};
 use sim_core::diag::{Diagnostic, Parsed, Severity};
 use sim_core::model::link::LinkKind;
@@ -32,13 +32,13 @@ pub fn run(args: Args) -> CliResult<u8> {
     if args.json {
         let text = serde_json::to_string_pretty(&parsed.value)
             .map_err(|e| CliError::unusable(format!("cannot encode the model as JSON: {e}")))?;
-        println!("{text}");
+        print_stdout(&format!("{text}\n"))?;
         let colour = style::stderr_colour();
         for d in sorted(&parsed.diagnostics) {
             eprintln!("{}", diagnostic_line(d, colour));
         }
     } else {
-        print!("{}", render(&parsed.value, &parsed.diagnostics, &args.dir.display().to_string(), style::stdout_colour()));
+        print_stdout(&render(&parsed.value, &parsed.diagnostics, &args.dir.display().to_string(), style::stdout_colour()))?;
     }
     Ok(code)
 }
