@@ -47,7 +47,7 @@ fn completions_for_each_shell() {
 fn usage_errors_exit_2_without_panicking() {
     for args in [
         &["no-such-command"][..],
-        &["probe", "connect", "10.0.0.1", "--tcp"],
+        &["probe", "connect", "10.0.0.1:80:1", "--tcp"],
         &["probe", "connect", "10.0.0.1:99999", "--tcp"],
         &["probe", "connect", "10.0.0.1:80"],
         &["probe", "connect", "10.0.0.1:80", "--tcp", "--udp"],
@@ -60,6 +60,19 @@ fn usage_errors_exit_2_without_panicking() {
         let err = text(&out.stderr);
         assert!(err.starts_with("error: "), "{args:?}: clap's usage error: {err}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn probe_arguments_that_do_not_fit_together_exit_2() {
+    for (args, msg) in [
+        (&["probe", "connect", "10.0.0.1", "--tcp"][..], "nfpath: error: --tcp and --udp need ADDR:PORT, found 10.0.0.1"),
+        (&["probe", "connect", "10.0.0.1:7", "--icmp"][..], "nfpath: error: --icmp takes an IPv4 address without a port, found 10.0.0.1:7"),
+        (&["probe", "connect", "2001:db8::1", "--icmp"][..], "nfpath: error: --icmp takes an IPv4 address"),
+    ] {
+        let out = nfpath(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(text(&out.stderr).starts_with(msg), "{args:?}: {}", text(&out.stderr));
     }
 }
 

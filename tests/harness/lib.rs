@@ -196,10 +196,13 @@ fn remove_stale(prefix: &str) {
     }
 }
 
+/// The probe's protocol. For `Icmp` (IPv4 echo) the listener's port is ignored and the connect
+/// target is a bare address (`"10.0.0.2"`); addresses then carry port 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Proto {
     Tcp,
     Udp,
+    Icmp,
 }
 
 impl Proto {
@@ -207,8 +210,16 @@ impl Proto {
         match self {
             Proto::Tcp => "--tcp",
             Proto::Udp => "--udp",
+            Proto::Icmp => "--icmp",
         }
     }
+}
+
+/// `ADDR:PORT`, or a bare address (ICMP) as port 0.
+fn parse_endpoint(s: &str) -> Result<SocketAddr, String> {
+    s.parse::<SocketAddr>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(|ip| SocketAddr::new(ip, 0)))
+        .map_err(|e| format!("{s:?}: {e}"))
 }
 
 /// One network namespace of a lab.
@@ -299,7 +310,10 @@ impl Ns {
 
     pub fn listen_with(&self, proto: Proto, port: u16, opts: ListenOpts) -> Listener {
         let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.name]).arg(nfpath_bin()).args(["probe", "listen", proto.flag(), &port.to_string()]);
+        cmd.args(["netns", "exec", &self.name]).arg(nfpath_bin()).args(["probe", "listen", proto.flag()]);
+        if proto != Proto::Icmp {
+            cmd.arg(port.to_string());
+        }
         if let Some(b) = &opts.bind {
             cmd.args(["--bind", b]);
         }
@@ -431,7 +445,7 @@ impl Drop for Listener {
 }
 
 /// One request as the listener saw it: `peer` is the source, `local` the destination, after any
-/// NAT on the way.
+/// NAT on the way (port 0 for ICMP).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Received {
     pub proto: String,
@@ -445,8 +459,8 @@ impl Received {
         let field = |k: &str| v.get(k).and_then(Value::as_str).ok_or_else(|| format!("no {k}"));
         Ok(Received {
             proto: field("proto")?.to_string(),
-            peer: field("peer")?.parse().map_err(|e| format!("peer: {e}"))?,
-            local: field("local")?.parse().map_err(|e| format!("local: {e}"))?,
+            peer: parse_endpoint(field("peer")?)?,
+            local: parse_endpoint(field("local")?)?,
         })
     }
 }
@@ -466,7 +480,7 @@ impl Connect {
         let raw: Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
         let result = raw.get("result").and_then(Value::as_str).ok_or("no result")?.to_string();
         let local = match raw.get("local").and_then(Value::as_str) {
-            Some(s) => Some(s.parse().map_err(|e| format!("local: {e}"))?),
+            Some(s) => Some(parse_endpoint(s)?),
             None => None,
         };
         Ok(Connect { result, local, raw })
