@@ -341,10 +341,14 @@ impl Ns {
         }
         {
             let received = Arc::clone(&received);
+            let errors = Arc::clone(&stderr_lines);
             std::thread::spawn(move || {
                 for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                    let r = Received::parse(&line).unwrap_or_else(|e| panic!("probe listen printed {line:?}: {e}"));
-                    received.lock().unwrap_or_else(|p| p.into_inner()).push(r);
+                    // A line that does not parse is kept with the stderr lines, which wait_for shows.
+                    match Received::parse(&line) {
+                        Ok(r) => received.lock().unwrap_or_else(|p| p.into_inner()).push(r),
+                        Err(e) => errors.lock().unwrap_or_else(|p| p.into_inner()).push(format!("unparsable stdout line {line:?}: {e}")),
+                    }
                 }
             });
         }
@@ -426,7 +430,13 @@ impl Listener {
             if seen.len() >= n {
                 return seen;
             }
-            assert!(Instant::now() < deadline, "listener {} saw {} requests, expected {n}: {seen:?}", self.what, seen.len());
+            assert!(
+                Instant::now() < deadline,
+                "listener {} saw {} requests, expected {n}: {seen:?}\nits stderr: {:?}",
+                self.what,
+                seen.len(),
+                self.stderr()
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
