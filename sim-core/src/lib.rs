@@ -7,6 +7,7 @@
 pub mod diag;
 pub mod engine;
 pub mod gen;
+pub mod lint;
 pub mod model;
 pub mod parse;
 pub mod scenario;

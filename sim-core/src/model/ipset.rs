@@ -36,10 +36,15 @@ pub enum SetDim {
 pub enum SetElem {
     /// An address or network (an `ip` dimension holds /32s, or a range expanded to nets).
     Net(Ipv4Net),
+    /// A port of a protocol; ICMP "ports" are `type << 8 | code`. `proto` 0 (the members of a
+    /// `bitmap:port` set, which stores no protocol) matches the port of a TCP or UDP packet
+    /// (`ip_set_bitmap_port.c: ip_set_get_ip_port` accepts only those two).
     Port { proto: u8, port: u16 },
     Iface(String),
     Mac(crate::model::types::Mac),
     Mark(u32),
+    /// A member set of a `list:set` (its name).
+    Set(String),
     /// An IPv6 or otherwise unmodelled element, as written.
     Other(String),
 }

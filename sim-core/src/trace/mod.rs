@@ -2,11 +2,14 @@
 //! dispositions and drop reasons (interface.md §4). Renderers (text, JSON, DOT) live beside it
 //! and know nothing of how the engine computed a trace.
 
-use crate::model::packet::Packet;
-use serde::{Deserialize, Serialize};
+pub mod render;
 
-/// What the client's socket reports (interface.md §3).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+use crate::model::packet::Packet;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// What the client's socket reports (interface.md §3). Serialised as the contract's strings
+/// (`connected`, `error:ENETUNREACH`, ...).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ClientResult {
     Connected,
     Refused,
@@ -15,6 +18,19 @@ pub enum ClientResult {
     Error(String),
     /// The engine could not decide (an unsupported match, target or device on the path).
     Indeterminate,
+}
+
+impl Serialize for ClientResult {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.as_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for ClientResult {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        ClientResult::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("not a client result: {s:?}")))
+    }
 }
 
 impl ClientResult {

@@ -177,7 +177,11 @@ impl Table {
         if let Some(i) = self.chain_index(&chain.name) {
             return i;
         }
-        self.reindex();
+        // Rebuild only when chains were edited directly; rebuilding on every add made loading
+        // a dump with many chains quadratic.
+        if self.index.len() != self.chains.len() {
+            self.reindex();
+        }
         let i = self.chains.len();
         self.index.insert(chain.name.clone(), i);
         self.chains.push(chain);
