@@ -43,11 +43,9 @@ pub fn run(args: Args) -> CliResult<u8> {
     Ok(code)
 }
 
-/// The snapshot importer. sim-core's `parse::snapshot::load(name, &files)` is being written on
-/// the importers branch; until it is merged, `show` says so and exits 2 instead of guessing.
+/// The snapshot importer: sim-core reads no files, so it gets the folder as a map.
 fn import(name: &str, files: &BTreeMap<String, String>) -> CliResult<Parsed<Namespace>> {
-    let _ = (name, files);
-    Err(CliError::unusable("this build has no snapshot importer yet (sim_core::parse::snapshot::load is not merged)"))
+    Ok(sim_core::parse::snapshot::load(name, files))
 }
 
 /// The namespace's name: the folder's last component.
