@@ -218,7 +218,9 @@ pub fn proto_number(s: &str) -> Option<u8> {
     Some(match l.as_str() {
         "icmp" => 1,
         "igmp" => 2,
-        "ipencap" | "ipip" | "ip-encap" => 4,
+        "ipencap" | "ip-encap" => 4,
+        // /etc/protocols: 4 is ipencap (IP-in-IP, what calico and tunl0 use), 94 is ipip.
+        "ipip" => 94,
         "tcp" => 6,
         "udp" => 17,
         "ipv6" => 41,

@@ -773,34 +773,12 @@ fn lookup_cost_on_a_large_node() {
     let outk = FlowKey { proto: 6, dport: 9090, ..FlowKey::output(a("10.244.0.77")) };
     assert_eq!(unicast(&f.route_input(&fwd)).0, "tunl0");
     assert_eq!(unicast(&f.route_output(&outk)).0, "cali0075");
-    // CPU time of this thread (not wall time: the build machine is shared and contention only
-    // adds waiting), best of several batches.
-    let cpu_ns = || -> Option<u64> {
-        std::fs::read_to_string("/proc/thread-self/schedstat").ok()?.split_whitespace().next()?.parse().ok()
-    };
-    // The scheduler updates the CPU clock at ticks and switches, so measure one long run.
-    let measure = |fwd: &FlowKey, outk: &FlowKey| {
-        let n = 30_000u32;
-        let (c0, t0) = (cpu_ns(), std::time::Instant::now());
-        for _ in 0..n {
-            std::hint::black_box(f.route_input(std::hint::black_box(fwd)));
-            std::hint::black_box(f.route_output(std::hint::black_box(outk)));
-        }
-        let spent = match (c0, cpu_ns()) {
-            (Some(a), Some(b)) if b > a => (b - a) as f64,
-            _ => t0.elapsed().as_nanos() as f64,
-        };
-        spent / n as f64
-    };
-    let traced = measure(&fwd, &outk);
+    // Speed is measured by the criterion bench (benches/), not here: a quiet lookup must give the
+    // same decision without building trace steps.
     let (qf, qo) = (FlowKey { quiet: true, ..fwd.clone() }, FlowKey { quiet: true, ..outk.clone() });
     assert_eq!(f.route_input(&qf).decision, f.route_input(&fwd).decision);
+    assert_eq!(f.route_output(&qo).decision, f.route_output(&outk).decision);
     assert!(f.route_input(&qf).steps.is_empty() && !f.route_input(&fwd).steps.is_empty());
-    let quiet = measure(&qf, &qo);
-    eprintln!("routing: input+output lookup pair: {traced:.0} ns of CPU traced, {quiet:.0} ns quiet");
-    if !cfg!(debug_assertions) {
-        assert!(traced < 5_000.0, "input+output lookup pair took {traced:.0} ns");
-    }
 }
 
 #[test]
