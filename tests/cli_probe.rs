@@ -125,3 +125,53 @@ fn listener_count_and_timeout_end_the_process() {
     assert_eq!(a.connect("10.0.0.3:8080", Proto::Tcp).result, "connected");
     assert_eq!(server.wait_for(1).len(), 1);
 }
+
+#[test]
+fn dual_stack_listener_reports_ipv6_and_ipv4_destinations() {
+    let lab = Lab::new("cli");
+    let (a, b) = two_hosts(&lab);
+    a.sh("ip -6 addr add 2001:db8::1/64 dev eth0 nodad");
+    b.sh("ip -6 addr add 2001:db8::2/64 dev eth0 nodad; ip -6 addr add 2001:db8::3/64 dev eth0 nodad");
+    let udp = b.listen_with(Proto::Udp, 53, ListenOpts { bind: Some("::".into()), ..Default::default() });
+    assert_eq!(a.connect("[2001:db8::3]:53", Proto::Udp).result, "connected");
+    assert_eq!(a.connect("10.0.0.3:53", Proto::Udp).result, "connected");
+    let seen = udp.wait_for(2);
+    assert_eq!(seen[0].local.to_string(), "[2001:db8::3]:53");
+    assert_eq!(seen[0].peer.ip().to_string(), "2001:db8::1");
+    assert_eq!(seen[1].local.to_string(), "10.0.0.3:53", "IPv4 on a dual-stack socket is reported as IPv4");
+    assert_eq!(seen[1].peer.ip().to_string(), "10.0.0.1");
+    let tcp = b.listen_with(Proto::Tcp, 80, ListenOpts { bind: Some("::".into()), ..Default::default() });
+    assert_eq!(a.connect("[2001:db8::2]:80", Proto::Tcp).result, "connected");
+    assert_eq!(a.connect("10.0.0.2:80", Proto::Tcp).result, "connected");
+    let seen = tcp.wait_for(2);
+    assert_eq!(seen[0].local.to_string(), "[2001:db8::2]:80");
+    assert_eq!(seen[1].local.to_string(), "10.0.0.2:80");
+}
+
+#[test]
+fn icmp_echo_results_as_ping_sees_them() {
+    let lab = Lab::new("cli");
+    let (a, b) = two_hosts(&lab);
+    b.sh("sysctl -qw net.ipv4.icmp_ratelimit=0");
+    let watcher = b.listen(Proto::Icmp, 0);
+    let c = a.connect("10.0.0.3", Proto::Icmp);
+    assert_eq!(c.result, "connected", "{:?}", c.raw);
+    assert_eq!(c.local.map(|l| l.ip().to_string()).as_deref(), Some("10.0.0.1"));
+    let seen = watcher.wait_for(1);
+    assert_eq!((seen[0].proto.as_str(), seen[0].peer.ip().to_string(), seen[0].local.ip().to_string()), ("icmp", "10.0.0.1".into(), "10.0.0.3".into()));
+    // DNAT of an echo: the listener sees the translated destination, the reply is un-NATed.
+    b.sh("iptables -t nat -A PREROUTING -d 198.51.100.10 -p icmp -j DNAT --to-destination 10.0.0.2");
+    a.sh("ip route add 198.51.100.10/32 via 10.0.0.2");
+    assert_eq!(a.connect("198.51.100.10", Proto::Icmp).result, "connected");
+    assert_eq!(watcher.wait_for(2)[1].local.ip().to_string(), "10.0.0.2");
+    // Refusals on the sending host show on sendto, as for TCP/UDP.
+    assert_eq!(a.connect("192.0.2.1", Proto::Icmp).result, "error:ENETUNREACH");
+    a.sh("iptables -A OUTPUT -p icmp -d 10.0.0.3 -j DROP");
+    assert_eq!(a.connect("10.0.0.3", Proto::Icmp).result, "error:EPERM");
+    // An ICMP error from the receiver names the errno ping_err() would give.
+    b.sh("iptables -A INPUT -p icmp --icmp-type echo-request -d 10.0.0.2 -j REJECT --reject-with icmp-host-prohibited");
+    assert_eq!(a.connect("10.0.0.2", Proto::Icmp).result, "error:EHOSTUNREACH");
+    b.sh("iptables -I INPUT -p icmp --icmp-type echo-request -j DROP");
+    let t = a.connect_with("10.0.0.2", Proto::Icmp, ConnectOpts { timeout_ms: Some(300), ..Default::default() });
+    assert_eq!(t.result, "timeout");
+}

@@ -14,7 +14,7 @@ fn build(lab: &Lab) -> Ns {
     // No IPv6 anywhere: link-local addresses, DAD flags and the FDB entries learned from router
     // solicitations would change between two collections.
     for ns in [&node, &pod1, &pod2, &peer] {
-        ns.sh("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1");
+        ns.disable_ipv6();
     }
     lab.veth((&node, "eth0"), (&peer, "eth0"));
     lab.veth((&node, "veth1"), (&pod1, "eth0"));
@@ -198,4 +198,96 @@ fn collect_reports_a_missing_namespace_and_missing_tools() {
         .expect("run nfpath");
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("could not collect iptables-save.txt (required)"));
+}
+
+/// The round trip: what `nfpath collect` writes imports back into the model of what was built.
+#[test]
+fn collect_imports_back_into_the_same_model() {
+    use sim_core::model::link::LinkKind;
+    use sim_core::model::route::RT_TABLE_MAIN;
+    use sim_core::model::rule::RuleAction;
+    use sim_core::model::ruleset::TableName;
+
+    let lab = Lab::new("clicol");
+    let node = build(&lab);
+    let snap = node.collect();
+    let parsed = sim_core::parse::snapshot::load("node", &snap.files());
+    let errors: Vec<String> =
+        parsed.diagnostics.iter().filter(|d| d.severity == sim_core::diag::Severity::Error).map(|d| d.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let ns = &parsed.value;
+
+    // Devices and how they connect.
+    let kind = |n: &str| ns.link(n).map(|l| l.kind.clone()).unwrap_or_else(|| panic!("no link {n}"));
+    assert!(matches!(kind("cni0"), LinkKind::Bridge(_)));
+    for port in ["veth1", "veth2"] {
+        let l = ns.link(port).expect("port");
+        assert_eq!(l.kind, LinkKind::Veth);
+        assert_eq!(l.master.as_deref(), Some("cni0"), "{port} is a port of cni0");
+        assert!(l.link_netnsid.is_some(), "{port}'s peer is in another namespace");
+    }
+    match kind("vxlan0") {
+        LinkKind::Vxlan(v) => {
+            assert_eq!((v.vni, v.dstport, v.dev.as_deref(), v.learning), (42, 4789, Some("eth0"), false));
+            assert_eq!(v.local, Some("10.1.0.1".parse().expect("ip")));
+        }
+        other => panic!("vxlan0 is {other:?}"),
+    }
+    let addrs: Vec<String> = ns.addrs.iter().map(|a| format!("{} {}/{}", a.ifname, a.local, a.prefix_len)).collect();
+    for want in ["eth0 10.1.0.1/24", "cni0 10.244.0.1/24", "vxlan0 10.244.0.0/32", "lo 127.0.0.1/8"] {
+        assert!(addrs.iter().any(|a| a == want), "{want} not in {addrs:?}");
+    }
+
+    // Routes in two tables and the policy rule.
+    let find = |table: u32, dst: &str| {
+        ns.routes.iter().find(|r| r.table == table && r.dst.to_string() == dst).unwrap_or_else(|| panic!("no {dst} in table {table}"))
+    };
+    let r = find(RT_TABLE_MAIN, "10.244.1.0/24");
+    assert_eq!((r.gateway().map(|g| g.to_string()), r.dev(), r.nexthops[0].onlink), (Some("10.244.1.0".into()), Some("vxlan0"), true));
+    assert_eq!(find(100, "0.0.0.0/0").gateway().map(|g| g.to_string()).as_deref(), Some("10.1.0.254"));
+    assert_eq!(find(100, "192.0.2.0/24").dev(), Some("eth0"));
+    let rule = ns.rules.iter().find(|r| r.priority == 100).expect("rule 100");
+    assert_eq!((rule.fwmark.map(|f| f.0), &rule.action), (Some(1), &RuleAction::Table(100)));
+    assert_eq!(ns.rules.len(), 4, "the three default rules plus ours");
+
+    // Neighbours, fdb, ipset.
+    let n = ns.neighs.iter().find(|n| n.dst.to_string() == "10.1.0.2").expect("neigh");
+    assert_eq!(n.lladdr.map(|m| m.to_string()).as_deref(), Some("02:00:00:00:00:02"));
+    assert!(ns.fdb.iter().any(|f| f.dev == "vxlan0" && f.dst.map(|d| d.to_string()).as_deref() == Some("10.1.0.2")));
+    let set = ns.ipset("allowed").expect("ipset");
+    assert_eq!(set.members.len(), 1);
+
+    // iptables: every table and chain with its rule count.
+    let count = |t: TableName, c: &str| ns.ruleset.table(t).and_then(|t| t.chain(c)).map(|c| c.rules.len());
+    assert_eq!(count(TableName::Raw, "PREROUTING"), Some(1));
+    assert_eq!(count(TableName::Mangle, "PREROUTING"), Some(1));
+    assert_eq!(count(TableName::Filter, "FORWARD"), Some(1));
+    assert_eq!(count(TableName::Filter, "FW-POD"), Some(3));
+    assert_eq!(count(TableName::Nat, "POSTROUTING"), Some(1));
+    assert_eq!(ns.ruleset.rule_count(), 7);
+
+    // The rest was imported, not defaulted.
+    assert!(ns.sysctls.imported && ns.sysctls.values.contains_key("net.ipv4.ip_forward"));
+    // The only socket is the VXLAN device's own kernel UDP socket (vxlan_sock_add), with no process.
+    let sockets = ns.sockets.as_ref().expect("sockets imported");
+    assert_eq!(sockets.iter().map(|s| (s.proto, s.port, s.process.is_none())).collect::<Vec<_>>(), [(17, 4789, true)]);
+
+    // And `nfpath show` prints it, exit 0.
+    let out = harness::nfpath(&["show", snap.path().to_str().expect("utf-8 path")]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    for needle in ["ports: veth1, veth2", "vni 42 local 10.1.0.1 remote - dstport 4789 dev eth0 learning off", "table 100 (100)", "100: from all fwmark 0x1 lookup 100", "FW-POD"] {
+        assert!(text.contains(needle), "show lacks {needle:?}:\n{text}");
+    }
+    let out = harness::nfpath(&["show", "--json", snap.path().to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("show --json is JSON");
+    assert_eq!(v["links"].as_array().map(Vec::len), Some(ns.links.len()));
+    // And the JSON reads back into the same model.
+    let back: sim_core::model::Namespace = serde_json::from_value(v).expect("show --json reads back as a Namespace");
+    assert_eq!((&back.links, &back.addrs, &back.routes, &back.rules), (&ns.links, &ns.addrs, &ns.routes, &ns.rules));
+    assert_eq!((&back.fdb, &back.neighs, &back.ipsets), (&ns.fdb, &ns.neighs, &ns.ipsets));
+    for (a, b) in back.ruleset.tables.iter().zip(&ns.ruleset.tables) {
+        assert_eq!(a.chains, b.chains, "table {}", a.name);
+    }
 }

@@ -52,3 +52,15 @@ impl fmt::Display for CliError {
         f.write_str(&self.render(false))
     }
 }
+
+/// Writes `text` to stdout. A closed pipe (`nfpath show DIR | head`) ends the output quietly, as
+/// for any Unix filter; other write errors are reported.
+pub fn print_stdout(text: &str) -> CliResult<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(CliError::unusable(format!("cannot write to stdout: {e}"))),
+    }
+}

@@ -21,7 +21,6 @@ fn no_color_env() -> bool {
 }
 
 /// Whether stdout should be coloured.
-#[allow(dead_code)]
 pub fn stdout_colour() -> bool {
     !no_color_env() && std::io::stdout().is_terminal()
 }

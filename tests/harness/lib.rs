@@ -196,10 +196,13 @@ fn remove_stale(prefix: &str) {
     }
 }
 
+/// The probe's protocol. For `Icmp` (IPv4 echo) the listener's port is ignored and the connect
+/// target is a bare address (`"10.0.0.2"`); addresses then carry port 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Proto {
     Tcp,
     Udp,
+    Icmp,
 }
 
 impl Proto {
@@ -207,8 +210,16 @@ impl Proto {
         match self {
             Proto::Tcp => "--tcp",
             Proto::Udp => "--udp",
+            Proto::Icmp => "--icmp",
         }
     }
+}
+
+/// `ADDR:PORT`, or a bare address (ICMP) as port 0.
+fn parse_endpoint(s: &str) -> Result<SocketAddr, String> {
+    s.parse::<SocketAddr>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(|ip| SocketAddr::new(ip, 0)))
+        .map_err(|e| format!("{s:?}: {e}"))
 }
 
 /// One network namespace of a lab.
@@ -255,6 +266,33 @@ impl Ns {
             .unwrap_or_else(|e| panic!("cannot run ip netns exec {}: {e}", self.name))
     }
 
+    /// Runs a shell script with `input` on its stdin, e.g. `ns.sh_with_input("iptables-restore",
+    /// dump)`; panics like [`Ns::sh`] when it fails.
+    pub fn sh_with_input(&self, script: &str, input: &str) -> String {
+        use std::io::Write;
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.name, "sh", "-ec", script])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run ip netns exec {}: {e}", self.name));
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        let data = input.as_bytes().to_vec();
+        // Written from a thread so that a script printing a lot cannot deadlock against us.
+        let writer = std::thread::spawn(move || stdin.write_all(&data));
+        let out = child.wait_with_output().unwrap_or_else(|e| panic!("waiting for {script}: {e}"));
+        let _ = writer.join();
+        assert!(out.status.success(), "{}", describe_failure(&format!("in {}: {script} (with input)", self.name), &out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Turns IPv6 off in the namespace (before devices are added to it): no link-local addresses,
+    /// router solicitations or DAD, so state stays still between two looks.
+    pub fn disable_ipv6(&self) {
+        self.sh("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1");
+    }
+
     /// Runs `nfpath ARGS` inside the namespace.
     pub fn nfpath(&self, args: &[&str]) -> Output {
         Command::new("ip")
@@ -272,7 +310,10 @@ impl Ns {
 
     pub fn listen_with(&self, proto: Proto, port: u16, opts: ListenOpts) -> Listener {
         let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.name]).arg(nfpath_bin()).args(["probe", "listen", proto.flag(), &port.to_string()]);
+        cmd.args(["netns", "exec", &self.name]).arg(nfpath_bin()).args(["probe", "listen", proto.flag()]);
+        if proto != Proto::Icmp {
+            cmd.arg(port.to_string());
+        }
         if let Some(b) = &opts.bind {
             cmd.args(["--bind", b]);
         }
@@ -300,10 +341,14 @@ impl Ns {
         }
         {
             let received = Arc::clone(&received);
+            let errors = Arc::clone(&stderr_lines);
             std::thread::spawn(move || {
                 for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                    let r = Received::parse(&line).unwrap_or_else(|e| panic!("probe listen printed {line:?}: {e}"));
-                    received.lock().unwrap_or_else(|p| p.into_inner()).push(r);
+                    // A line that does not parse is kept with the stderr lines, which wait_for shows.
+                    match Received::parse(&line) {
+                        Ok(r) => received.lock().unwrap_or_else(|p| p.into_inner()).push(r),
+                        Err(e) => errors.lock().unwrap_or_else(|p| p.into_inner()).push(format!("unparsable stdout line {line:?}: {e}")),
+                    }
                 }
             });
         }
@@ -357,6 +402,12 @@ impl Ns {
     }
 }
 
+/// Runs `nfpath ARGS` in the test's own namespace (for commands that touch no network: `show`,
+/// `trace`, `test` on snapshot folders).
+pub fn nfpath(args: &[&str]) -> Output {
+    Command::new(nfpath_bin()).args(args).output().unwrap_or_else(|e| panic!("cannot run nfpath: {e}"))
+}
+
 /// A running `nfpath probe listen`; killed when dropped.
 pub struct Listener {
     child: Child,
@@ -379,7 +430,13 @@ impl Listener {
             if seen.len() >= n {
                 return seen;
             }
-            assert!(Instant::now() < deadline, "listener {} saw {} requests, expected {n}: {seen:?}", self.what, seen.len());
+            assert!(
+                Instant::now() < deadline,
+                "listener {} saw {} requests, expected {n}: {seen:?}\nits stderr: {:?}",
+                self.what,
+                seen.len(),
+                self.stderr()
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -398,7 +455,7 @@ impl Drop for Listener {
 }
 
 /// One request as the listener saw it: `peer` is the source, `local` the destination, after any
-/// NAT on the way.
+/// NAT on the way (port 0 for ICMP).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Received {
     pub proto: String,
@@ -412,8 +469,8 @@ impl Received {
         let field = |k: &str| v.get(k).and_then(Value::as_str).ok_or_else(|| format!("no {k}"));
         Ok(Received {
             proto: field("proto")?.to_string(),
-            peer: field("peer")?.parse().map_err(|e| format!("peer: {e}"))?,
-            local: field("local")?.parse().map_err(|e| format!("local: {e}"))?,
+            peer: parse_endpoint(field("peer")?)?,
+            local: parse_endpoint(field("local")?)?,
         })
     }
 }
@@ -433,7 +490,7 @@ impl Connect {
         let raw: Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
         let result = raw.get("result").and_then(Value::as_str).ok_or("no result")?.to_string();
         let local = match raw.get("local").and_then(Value::as_str) {
-            Some(s) => Some(s.parse().map_err(|e| format!("local: {e}"))?),
+            Some(s) => Some(parse_endpoint(s)?),
             None => None,
         };
         Ok(Connect { result, local, raw })

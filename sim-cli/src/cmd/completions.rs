@@ -1,6 +1,6 @@
 //! `nfpath completions SHELL`: prints a completion script generated from the same clap definition.
 
-use crate::error::{CliResult, EXIT_OK};
+use crate::error::{print_stdout, CliResult, EXIT_OK};
 use clap::CommandFactory;
 use clap_complete::Shell;
 
@@ -15,6 +15,9 @@ pub struct Args {
 
 pub fn run(args: Args) -> CliResult<u8> {
     let mut cmd = super::Cli::command();
-    clap_complete::generate(args.shell, &mut cmd, "nfpath", &mut std::io::stdout());
+    // Generated into memory first: clap_complete panics when its writer fails (a closed pipe).
+    let mut buf = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "nfpath", &mut buf);
+    print_stdout(&String::from_utf8_lossy(&buf))?;
     Ok(EXIT_OK)
 }

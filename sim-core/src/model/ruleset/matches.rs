@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 
 /// One `-m NAME [options]` block.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "match", rename_all = "lowercase")]
+#[serde(tag = "match", content = "args", rename_all = "lowercase")]
 pub enum Match {
     Tcp(TcpMatch),
     Udp(UdpMatch),

@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "target")]
+// Adjacently tagged: an internally tagged enum cannot hold newtype variants of strings
+// (`Jump(String)`), which made every ruleset with a jump unserializable.
+#[serde(tag = "target", content = "args")]
 pub enum Target {
     /// A rule with no `-j`: counts and goes on.
     None,

@@ -5,6 +5,8 @@
 //! them (after any DNAT/SNAT on the way). `connect` prints one JSON line with the result exactly as
 //! a client's socket reports it (interface.md §3).
 
+mod icmp;
+
 use crate::error::{CliError, CliResult, EXIT_FAILED, EXIT_OK};
 use nix::sys::socket::{self as nsock, sockopt, ControlMessage, ControlMessageOwned, MsgFlags, SockaddrStorage};
 use serde::Serialize;
@@ -31,7 +33,7 @@ pub enum Action {
 /// Accept TCP connections or UDP datagrams (echoed back) and print one JSON line for each.
 #[derive(Debug, clap::Args)]
 #[command(
-    group(clap::ArgGroup::new("proto").required(true).args(["tcp", "udp"])),
+    group(clap::ArgGroup::new("proto").required(true).args(["tcp", "udp", "icmp"])),
     after_help = "Example:\n  nfpath probe listen --udp 53 --count 1 --timeout-ms 3000\n\nA line 'nfpath: listening PROTO ADDR' on stderr says the socket is bound. Exits 0 when --count\nrequests arrived or, without --count, when --timeout-ms ran out; 1 when the timeout ran out before\n--count requests."
 )]
 pub struct ListenArgs {
@@ -41,6 +43,9 @@ pub struct ListenArgs {
     /// Listen on this UDP port (every datagram is echoed back from the address it was sent to)
     #[arg(long, value_name = "PORT")]
     pub udp: Option<u16>,
+    /// Report ICMP echo requests (IPv4; the kernel itself answers them)
+    #[arg(long)]
+    pub icmp: bool,
     /// Address to bind (IPv4 or IPv6)
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0")]
     pub bind: IpAddr,
@@ -55,19 +60,23 @@ pub struct ListenArgs {
 /// Connect once (TCP handshake, or a UDP datagram that must be echoed) and print the result.
 #[derive(Debug, clap::Args)]
 #[command(
-    group(clap::ArgGroup::new("proto").required(true).args(["tcp", "udp"])),
+    group(clap::ArgGroup::new("proto").required(true).args(["tcp", "udp", "icmp"])),
     after_help = "Example:\n  nfpath probe connect 10.96.0.10:53 --udp --src 10.244.0.2 --timeout-ms 1000\n\nresult is connected, refused (TCP reset or ICMP port unreachable), timeout, or error:ERRNO as the\nclient's socket reported it (e.g. error:ENETUNREACH, error:EHOSTUNREACH, error:EPERM)."
 )]
 pub struct ConnectArgs {
-    /// Destination ADDR:PORT ([ADDR]:PORT for IPv6)
-    #[arg(value_name = "ADDR:PORT")]
-    pub target: SocketAddr,
+    /// Destination ADDR:PORT ([ADDR]:PORT for IPv6); just ADDR for --icmp
+    #[arg(value_name = "ADDR:PORT", value_parser = parse_target)]
+    pub target: Target,
     /// TCP: connected means the handshake completed
     #[arg(long)]
     pub tcp: bool,
     /// UDP: connected means an answer came back
     #[arg(long)]
     pub udp: bool,
+    /// ICMP echo (IPv4): connected means the echo reply came back; ICMP errors map to errnos as
+    /// `ping` reports them
+    #[arg(long)]
+    pub icmp: bool,
     /// Source address to bind before connecting
     #[arg(long, value_name = "ADDR")]
     pub src: Option<IpAddr>,
@@ -79,11 +88,25 @@ pub struct ConnectArgs {
     pub timeout_ms: u64,
 }
 
+/// A probe's destination: an address and port, or only an address (ICMP).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    Sock(SocketAddr),
+    Ip(IpAddr),
+}
+
+fn parse_target(s: &str) -> Result<Target, String> {
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(Target::Sock(a));
+    }
+    s.parse::<IpAddr>().map(Target::Ip).map_err(|_| format!("expected ADDR:PORT, [ADDR6]:PORT or ADDR, found {s:?}"))
+}
+
 pub fn run(args: Args) -> CliResult<u8> {
     match args.action {
         Action::Listen(a) => listen(a),
         Action::Connect(a) => {
-            let report = connect(&a);
+            let report = connect(&a)?;
             print_line(&report)?;
             Ok(EXIT_OK)
         }
@@ -118,10 +141,11 @@ fn print_line<T: Serialize>(v: &T) -> CliResult<()> {
 fn listen(a: ListenArgs) -> CliResult<u8> {
     let deadline = a.timeout_ms.map(|t| Instant::now() + Duration::from_millis(t));
     let limit = a.count.unwrap_or(u64::MAX);
-    let seen = match (a.tcp, a.udp) {
-        (Some(port), _) => listen_tcp(SocketAddr::new(a.bind, port), limit, deadline)?,
-        (None, Some(port)) => listen_udp(SocketAddr::new(a.bind, port), limit, deadline)?,
-        (None, None) => return Err(CliError::unusable("probe listen needs --tcp PORT or --udp PORT")),
+    let seen = match (a.tcp, a.udp, a.icmp) {
+        (Some(port), _, _) => listen_tcp(SocketAddr::new(a.bind, port), limit, deadline)?,
+        (None, Some(port), _) => listen_udp(SocketAddr::new(a.bind, port), limit, deadline)?,
+        (None, None, true) => listen_icmp(a.bind, limit, deadline)?,
+        (None, None, false) => return Err(CliError::unusable("probe listen needs --tcp PORT, --udp PORT or --icmp")),
     };
     Ok(if a.count.is_some_and(|n| seen < n) { EXIT_FAILED } else { EXIT_OK })
 }
@@ -162,9 +186,33 @@ fn listen_tcp(addr: SocketAddr, limit: u64, deadline: Option<Instant>) -> CliRes
             Err(e) => return Err(CliError::unusable(format!("accept on {addr} failed: {e}"))),
         };
         // getsockname on the accepted socket: the destination as the server saw it, after DNAT.
-        let local = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
-        print_line(&Received { proto: "tcp", peer: peer.to_string(), local })?;
+        let local = stream.local_addr().map(|a| unmap(a).to_string()).unwrap_or_default();
+        print_line(&Received { proto: "tcp", peer: unmap(peer).to_string(), local })?;
         seen += 1;
+    }
+    Ok(seen)
+}
+
+fn listen_icmp(bind: IpAddr, limit: u64, deadline: Option<Instant>) -> CliResult<u64> {
+    let IpAddr::V4(bind4) = bind else {
+        return Err(CliError::unusable(format!("--icmp listens on IPv4 only, found --bind {bind}")));
+    };
+    let mut w = icmp::EchoWatcher::open(Some(bind4)).map_err(|e| CliError::unusable(format!("cannot open a raw ICMP socket on {bind}: {e} (needs root)")))?;
+    eprintln!("nfpath: listening icmp {bind}");
+    let mut seen = 0;
+    while seen < limit {
+        let left = remaining(deadline);
+        if left.is_some_and(|d| d.is_zero()) {
+            break;
+        }
+        match w.next(left) {
+            Ok(Some((src, dst))) => {
+                print_line(&Received { proto: "icmp", peer: src.to_string(), local: dst.to_string() })?;
+                seen += 1;
+            }
+            Ok(None) => break,
+            Err(e) => return Err(CliError::unusable(format!("reading ICMP on {bind} failed: {e}"))),
+        }
     }
     Ok(seen)
 }
@@ -218,7 +266,7 @@ fn listen_udp(addr: SocketAddr, limit: u64, deadline: Option<Instant>) -> CliRes
             Some(PktDst::V6(pi)) => SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::from(pi.ipi6_addr.s6_addr), port, 0, 0)),
             None => sock.local_addr().unwrap_or(addr),
         };
-        print_line(&Received { proto: "udp", peer: peer.to_string(), local: local.to_string() })?;
+        print_line(&Received { proto: "udp", peer: unmap(peer).to_string(), local: unmap(local).to_string() })?;
         seen += 1;
         echo(&sock, &buf[..n], peer, dst.as_ref());
     }
@@ -264,6 +312,18 @@ where
     nsock::setsockopt(sock, opt, &true).is_ok()
 }
 
+/// An IPv4 peer of a dual-stack `::` socket shows as `::ffff:a.b.c.d`; report it as IPv4, which is
+/// what the packet carried.
+fn unmap(a: SocketAddr) -> SocketAddr {
+    match a {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(IpAddr::V4(v4), v6.port()),
+            None => a,
+        },
+        SocketAddr::V4(_) => a,
+    }
+}
+
 fn storage_to_std(s: &SockaddrStorage) -> Option<SocketAddr> {
     if let Some(v4) = s.as_sockaddr_in() {
         return Some(SocketAddr::V4(SocketAddrV4::new(v4.ip(), v4.port())));
@@ -271,19 +331,45 @@ fn storage_to_std(s: &SockaddrStorage) -> Option<SocketAddr> {
     s.as_sockaddr_in6().map(|v6| SocketAddr::V6(SocketAddrV6::new(v6.ip(), v6.port(), v6.flowinfo(), v6.scope_id())))
 }
 
-/// Runs one exchange and reports it; never fails, every outcome is a result.
-pub fn connect(a: &ConnectArgs) -> ConnectReport {
-    let proto = if a.udp { "udp" } else { "tcp" };
+/// Runs one exchange and reports it; every network outcome is a result, only arguments that do
+/// not fit together are an error.
+pub fn connect(a: &ConnectArgs) -> CliResult<ConnectReport> {
     let timeout = Duration::from_millis(a.timeout_ms.max(1));
-    let (result, sock) = if a.udp { connect_udp(a, timeout) } else { connect_tcp(a, timeout) };
+    if a.icmp {
+        let ip = match a.target {
+            Target::Ip(IpAddr::V4(ip)) => ip,
+            other => {
+                return Err(CliError::unusable(format!("--icmp takes an IPv4 address without a port, found {}", show_target(other))))
+            }
+        };
+        let src = match a.src {
+            None => None,
+            Some(IpAddr::V4(s)) => Some(s),
+            Some(s) => return Err(CliError::unusable(format!("--icmp takes an IPv4 --src, found {s}"))),
+        };
+        let (result, local) = icmp::ping(ip, src, timeout);
+        return Ok(ConnectReport { result, proto: "icmp", remote: ip.to_string(), local });
+    }
+    let Target::Sock(target) = a.target else {
+        return Err(CliError::unusable(format!("--tcp and --udp need ADDR:PORT, found {}", show_target(a.target))));
+    };
+    let proto = if a.udp { "udp" } else { "tcp" };
+    let (result, sock) = if a.udp { connect_udp(a, target, timeout) } else { connect_tcp(a, target, timeout) };
     let local = sock.and_then(|s| s.local_addr().ok()).and_then(|l| l.as_socket()).map(|l| l.to_string());
-    ConnectReport { result, proto, remote: a.target.to_string(), local }
+    Ok(ConnectReport { result, proto, remote: target.to_string(), local })
 }
 
-fn new_socket(a: &ConnectArgs, ty: Type, proto: Protocol) -> Result<Socket, String> {
-    let sock = Socket::new(Domain::for_address(a.target), ty, Some(proto)).map_err(|e| classify(&e))?;
+fn show_target(t: Target) -> String {
+    match t {
+        Target::Sock(s) => s.to_string(),
+        Target::Ip(i) => i.to_string(),
+    }
+}
+
+fn new_socket(a: &ConnectArgs, target: SocketAddr, ty: Type, proto: Protocol) -> Result<Socket, String> {
+    let sock = Socket::new(Domain::for_address(target), ty, Some(proto)).map_err(|e| classify(&e))?;
     if a.src.is_some() || a.sport.is_some() {
-        let ip = a.src.unwrap_or(if a.target.is_ipv4() { Ipv4Addr::UNSPECIFIED.into() } else { Ipv6Addr::UNSPECIFIED.into() });
+        let ip = a.src.unwrap_or(if target.is_ipv4() { Ipv4Addr::UNSPECIFIED.into() } else { Ipv6Addr::UNSPECIFIED.into() });
         // SO_REUSEADDR so that repeated probes from a fixed source port do not trip over TIME_WAIT.
         let _ = sock.set_reuse_address(true);
         sock.bind(&SocketAddr::new(ip, a.sport.unwrap_or(0)).into()).map_err(|e| classify(&e))?;
@@ -291,28 +377,28 @@ fn new_socket(a: &ConnectArgs, ty: Type, proto: Protocol) -> Result<Socket, Stri
     Ok(sock)
 }
 
-fn connect_tcp(a: &ConnectArgs, timeout: Duration) -> (String, Option<Socket>) {
-    let sock = match new_socket(a, Type::STREAM, Protocol::TCP) {
+fn connect_tcp(a: &ConnectArgs, target: SocketAddr, timeout: Duration) -> (String, Option<Socket>) {
+    let sock = match new_socket(a, target, Type::STREAM, Protocol::TCP) {
         Ok(s) => s,
         Err(r) => return (r, None),
     };
     // connect_timeout: non-blocking connect, poll, then SO_ERROR, which is what a blocking
     // connect() would have returned (inet_wait_for_connect / sock_error).
-    let r = match sock.connect_timeout(&a.target.into(), timeout) {
+    let r = match sock.connect_timeout(&target.into(), timeout) {
         Ok(()) => "connected".to_string(),
         Err(e) => classify(&e),
     };
     (r, Some(sock))
 }
 
-fn connect_udp(a: &ConnectArgs, timeout: Duration) -> (String, Option<Socket>) {
-    let sock = match new_socket(a, Type::DGRAM, Protocol::UDP) {
+fn connect_udp(a: &ConnectArgs, target: SocketAddr, timeout: Duration) -> (String, Option<Socket>) {
+    let sock = match new_socket(a, target, Type::DGRAM, Protocol::UDP) {
         Ok(s) => s,
         Err(r) => return (r, None),
     };
     // connect() on UDP does the route lookup (ip4_datagram_connect), so ENETUNREACH shows here;
     // it also makes the kernel report ICMP errors for this peer on the next recv (__udp4_lib_err).
-    if let Err(e) = sock.connect(&a.target.into()) {
+    if let Err(e) = sock.connect(&target.into()) {
         return (classify(&e), Some(sock));
     }
     if let Err(e) = sock.send(b"nfpath-probe") {
