@@ -9,13 +9,16 @@ pub mod collect;
 pub mod completions;
 pub mod probe;
 pub mod show;
+pub mod state;
+pub mod test;
+pub mod trace;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "nfpath",
     version,
     about = "Predicts what the Linux kernel does to a packet, from a node's collected state",
-    after_help = "Examples:\n  nfpath collect --out snap/node-a          # snapshot this namespace\n  nfpath show snap/node-a                    # what was imported, and every diagnostic\n\nExit codes: 0 ok, 1 an expectation failed or changes were found, 2 the input could not be used."
+    after_help = "Examples:\n  nfpath collect --out snap/node-a          # snapshot this namespace\n  nfpath show snap/node-a                    # what was imported, and every diagnostic\n  nfpath trace scenarios/kube-proxy-routed --from pod-a --to 10.96.12.34:80/tcp\n  nfpath test scenarios/                     # check every scenario's expectations\n\nExit codes: 0 ok, 1 an expectation failed or changes were found, 2 the input could not be used."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -26,6 +29,8 @@ pub struct Cli {
 pub enum Command {
     Collect(collect::Args),
     Show(show::Args),
+    Trace(trace::Args),
+    Test(test::Args),
     Probe(probe::Args),
     Completions(completions::Args),
 }
@@ -35,6 +40,8 @@ pub fn run(cli: Cli) -> CliResult<u8> {
     match cli.command {
         Command::Collect(a) => collect::run(a),
         Command::Show(a) => show::run(a),
+        Command::Trace(a) => trace::run(a),
+        Command::Test(a) => test::run(a),
         Command::Probe(a) => probe::run(a),
         Command::Completions(a) => completions::run(a),
     }

@@ -7,6 +7,7 @@ pub mod files;
 pub mod generate;
 pub mod junit;
 pub mod runner;
+pub mod world;
 
 pub use check::{check_flow, Failure};
 pub use files::*;

@@ -1,0 +1,96 @@
+//! Reading a state from disk: a cluster file (`cluster.yaml`), a folder holding one, or a single
+//! snapshot folder. sim-core gets text; this is where files are read.
+
+use crate::error::{CliError, CliResult};
+use sim_core::diag::{Diagnostic, Severity};
+use sim_core::engine::World;
+use sim_core::scenario::world::{build_world, SnapshotFiles};
+use sim_core::scenario::{parse_cluster, ClusterFile};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub struct State {
+    pub world: World,
+    pub cluster: Option<ClusterFile>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// The regular files of a snapshot folder, by name.
+pub fn read_snapshot(dir: &Path) -> CliResult<SnapshotFiles> {
+    let mut files = BTreeMap::new();
+    let rd = std::fs::read_dir(dir).map_err(|e| CliError::io(dir, "read the snapshot folder", &e))?;
+    for e in rd.flatten() {
+        let p = e.path();
+        if !p.is_file() {
+            continue;
+        }
+        let name = e.file_name().to_string_lossy().to_string();
+        let bytes = std::fs::read(&p).map_err(|e| CliError::io(&p, "read", &e))?;
+        // Tool output is text; invalid UTF-8 is kept with replacement characters, and the
+        // importer reports whatever it cannot read.
+        files.insert(name, String::from_utf8_lossy(&bytes).into_owned());
+    }
+    Ok(files)
+}
+
+/// The cluster file a path designates, if any: the file itself, or `cluster.yaml` inside it.
+pub fn cluster_path(path: &Path) -> Option<PathBuf> {
+    if path.is_file() {
+        return Some(path.to_path_buf());
+    }
+    let c = path.join("cluster.yaml");
+    c.is_file().then_some(c)
+}
+
+/// Loads a state and prints its warnings and errors on stderr (info diagnostics only with
+/// `verbose`). Unusable input is an error with exit code 2.
+pub fn load(path: &Path, verbose: bool) -> CliResult<State> {
+    let (cluster, cluster_name, snapshots) = match cluster_path(path) {
+        Some(cf) => {
+            let text = std::fs::read_to_string(&cf).map_err(|e| CliError::io(&cf, "read the cluster file", &e))?;
+            let name = cf.display().to_string();
+            let p = parse_cluster(&name, &text);
+            if let Some(d) = p.diagnostics.iter().find(|d| d.severity == Severity::Error) {
+                return Err(diag_error(d));
+            }
+            let base = cf.parent().unwrap_or(Path::new("."));
+            let mut snaps = BTreeMap::new();
+            for (ns, rel) in &p.value.namespaces {
+                snaps.insert(ns.clone(), read_snapshot(&base.join(rel))?);
+            }
+            (Some(p.value), name, snaps)
+        }
+        None if path.is_dir() => {
+            let name = path
+                .canonicalize()
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_string()))
+                .unwrap_or_else(|| "ns".into());
+            let mut snaps = BTreeMap::new();
+            snaps.insert(name, read_snapshot(path)?);
+            (None, path.display().to_string(), snaps)
+        }
+        None => return Err(CliError::at(path.display().to_string(), "no such cluster file or snapshot folder")),
+    };
+    let built = build_world(&cluster_name, cluster.as_ref(), &snapshots);
+    for d in &built.diagnostics {
+        if d.severity != Severity::Info || verbose {
+            eprintln!("nfpath: {d}");
+        }
+    }
+    match built.value {
+        Some(world) => Ok(State { world, cluster, diagnostics: built.diagnostics }),
+        None => {
+            let d = built.diagnostics.iter().find(|d| d.severity == Severity::Error);
+            Err(d.map(diag_error).unwrap_or_else(|| CliError::unusable(format!("{}: cannot be used", path.display()))))
+        }
+    }
+}
+
+pub fn diag_error(d: &Diagnostic) -> CliError {
+    let mut msg = d.message.clone();
+    if let (Some(e), Some(f)) = (&d.expected, &d.found) {
+        msg.push_str(&format!(" (expected {e}, found {f})"));
+    }
+    CliError::at(d.span.to_string(), msg)
+}

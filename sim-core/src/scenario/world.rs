@@ -1,0 +1,80 @@
+//! From loaded inputs to a runnable world: namespaces from snapshot folders (already read into
+//! name -> text maps by the caller), veth links from the cluster file, and flows converted to the
+//! engine's flow specs.
+
+use crate::diag::{Diagnostic, Parsed, Severity, Span};
+use crate::engine::{FlowFrom, FlowSpec, VethLink, World};
+use crate::scenario::files::{ClusterFile, Flow, Source};
+use std::collections::BTreeMap;
+
+/// One namespace's snapshot files (file name -> text), as read by the caller.
+pub type SnapshotFiles = BTreeMap<String, String>;
+
+/// Builds the world for a cluster file (or, with `cluster = None`, for lone snapshots). The
+/// value is `None` when the inputs cannot be used; diagnostics say why and what was assumed.
+pub fn build_world(
+    cluster_file: &str,
+    cluster: Option<&ClusterFile>,
+    snapshots: &BTreeMap<String, SnapshotFiles>,
+) -> Parsed<Option<World>> {
+    let mut diags = Vec::new();
+    let mut namespaces = Vec::new();
+    for (name, files) in snapshots {
+        let p = crate::parse::snapshot::load(name, files);
+        diags.extend(p.diagnostics);
+        namespaces.push(p.value);
+    }
+    let mut links = Vec::new();
+    if let Some(c) = cluster {
+        for [a, b] in &c.links {
+            for e in [a, b] {
+                if !snapshots.contains_key(&e.ns) {
+                    diags.push(Diagnostic::error(
+                        Span::new(cluster_file, 0, 0),
+                        "no-snapshot",
+                        format!("link end {e}: namespace {} has no snapshot folder (synthesized pods are not supported yet)", e.ns),
+                    ));
+                }
+            }
+            links.push(VethLink::new(&a.ns, &a.dev, &b.ns, &b.dev));
+        }
+    }
+    if diags.iter().any(|d| d.severity == Severity::Error) {
+        return Parsed { value: None, diagnostics: diags };
+    }
+    match World::new(namespaces, &links) {
+        Ok(w) => Parsed { value: Some(w), diagnostics: diags },
+        Err(e) => {
+            diags.push(Diagnostic::error(Span::new(cluster_file, 0, 0), "bad-world", e));
+            Parsed { value: None, diagnostics: diags }
+        }
+    }
+}
+
+/// The engine's flow for a flows-file flow. Errors name what is missing.
+pub fn flow_spec(flow: &Flow) -> Result<FlowSpec, String> {
+    let (from, sport, mark) = match &flow.from {
+        Source::Ns(ns) => (FlowFrom::Client { ns: ns.clone(), src: None }, None, 0),
+        Source::Inject(i) => {
+            let from = match (&i.iif, i.src) {
+                (Some(iif), Some(src)) => FlowFrom::Inject { ns: i.ns.clone(), src, iif: iif.clone() },
+                (Some(_), None) => {
+                    return Err(format!("flow {}: a packet injected on an interface needs a source (src:)", flow.name))
+                }
+                (None, src) => FlowFrom::Client { ns: i.ns.clone(), src },
+            };
+            (from, i.sport, i.mark.unwrap_or(0))
+        }
+    };
+    Ok(FlowSpec {
+        name: flow.name.clone(),
+        from,
+        dst: flow.to.addr,
+        dport: flow.to.port.unwrap_or(0),
+        proto: flow.to.proto.number(),
+        sport,
+        mark,
+        uid: None,
+        gid: None,
+    })
+}
