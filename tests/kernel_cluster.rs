@@ -132,6 +132,9 @@ fn agree(t: &Topo, world: &World, flows: &[(&str, &str, Proto)]) -> usize {
     let mut bad = Vec::new();
     for (from, to, proto) in flows {
         let (pred, text) = predicted(world, from, to, *proto);
+        if std::env::var_os("NFP_SHOW").is_some() {
+            eprintln!("{text}");
+        }
         let tries = if pred.len() > 1 { 12 } else { 1 };
         let mut seen = BTreeSet::new();
         for _ in 0..tries {
@@ -244,6 +247,70 @@ fn flannel_node_without_br_netfilter_agrees_with_the_kernel() {
             ("node", "10.96.0.84:80", Proto::Tcp),
             ("pod-a", "10.96.0.81:80", Proto::Tcp),
             ("ext", "192.168.50.10:30080", Proto::Tcp),
+        ],
+    );
+}
+
+fn kube_rules_cidr(node_ip: &str, cluster_cidr: &str, pod_cidr: &str, services: Vec<ServiceSpec>) -> String {
+    kube_proxy::render(&KubeProxyConfig {
+        node_ip: ip(node_ip),
+        cluster_cidr: cluster_cidr.parse().expect("cidr"),
+        node_pod_cidr: pod_cidr.parse().expect("cidr"),
+        services,
+        header: None,
+        ..KubeProxyConfig::default()
+    })
+}
+
+/// Incident 4's mechanism on this kernel. kube-proxy's cluster CIDR (10.42.0.0/16) does not hold
+/// the pods (10.244.1.0/24) nor the host, so every Service connection is masqueraded.
+///
+/// - pod-a -> a ClusterIP whose endpoint pod-b sits on the same bridge: the SYN is masqueraded
+///   to cni0's address in br_netfilter's POSTROUTING; pod-b's SYN/ACK is de-SNATed in
+///   br_netfilter's PREROUTING while being bridged, routed back onto the bridge (bridged DNAT)
+///   and de-DNATed in POSTROUTING: connected, pod-b sees 10.244.1.1.
+/// - the host -> a ClusterIP whose endpoint is a VM on the host's own bridge br178, reached
+///   through an outside gateway (as in Harvester): the SYN comes back into the host through
+///   br178's uplink port and passes br_netfilter, which tracks it as a second connection whose
+///   null SNAT binding clashes with the first one's reply tuple and gets another source port.
+///   The kernel here has no 802.1Q (the original SYN arrived VLAN-tagged and skipped
+///   br_netfilter), so this is the untagged variant: it connects.
+#[test]
+fn bridged_replies_are_de_natted_by_br_netfilter_as_the_kernel_does() {
+    let mut t = Topo::new("clbr", &["node", "pod-a", "pod-b", "gw", "vm"]);
+    t.sh("node", "sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1");
+    t.sh("node", "ip link add name cni0 type bridge; ip addr add 10.244.1.1/24 dev cni0; ip link set cni0 up");
+    flannel_pod(&mut t, "node", "pod-a", "veth-a", "10.244.1.2", "10.244.1.1", true);
+    flannel_pod(&mut t, "node", "pod-b", "veth-b", "10.244.1.3", "10.244.1.1", true);
+    // Management network: the node's own address, default route via the gateway.
+    t.veth("node", "eth0", "gw", "mgmt");
+    t.sh("node", "ip addr add 172.16.0.57/24 dev eth0; ip route add default via 172.16.0.1");
+    t.sh("gw", "ip addr add 172.16.0.1/24 dev mgmt; sysctl -qw net.ipv4.ip_forward=1");
+    // The VM network: a bridge without an address, uplink eth1 to the gateway.
+    t.sh("node", "ip link add name br178 type bridge; ip link set br178 up");
+    t.veth("node", "eth1", "gw", "trunk");
+    t.sh("node", "ip link set eth1 master br178");
+    t.sh("gw", "ip addr add 172.16.178.1/24 dev trunk");
+    t.veth("node", "vmport", "vm", "eth0");
+    t.sh("node", "ip link set vmport master br178");
+    t.sh("vm", "ip addr add 172.16.178.178/24 dev eth0; ip route add default via 172.16.178.1");
+    let services = vec![
+        svc("b", "10.43.0.20", 80, vec![ep("10.244.1.3", 8080, true)]),
+        svc("vm", "10.43.113.238", 80, vec![ep("172.16.178.178", 80, false)]),
+    ];
+    t.ns("node").sh_with_input("iptables-restore", &kube_rules_cidr("172.16.0.57", "10.42.0.0/16", "10.42.0.0/24", services));
+    t.listen("pod-b", Proto::Tcp, 8080);
+    t.listen("vm", Proto::Tcp, 80);
+    let w = t.world();
+    agree(
+        &t,
+        &w,
+        &[
+            ("pod-a", "10.43.0.20:80", Proto::Tcp),
+            ("pod-a", "10.244.1.3:8080", Proto::Tcp),
+            ("node", "10.43.113.238:80", Proto::Tcp),
+            ("node", "172.16.178.178:80", Proto::Tcp),
+            ("pod-a", "10.43.113.238:80", Proto::Tcp),
         ],
     );
 }
