@@ -314,3 +314,114 @@ fn bridged_replies_are_de_natted_by_br_netfilter_as_the_kernel_does() {
         ],
     );
 }
+
+/// flannel's own rules (flanneld's `masq` and `forward` rules for cluster 10.244.0.0/16 and this
+/// node's lease), added after kube-proxy's as flanneld does.
+fn flannel_rules(lease: &str) -> String {
+    format!(
+        "iptables -t nat -N FLANNEL-POSTRTG
+iptables -t nat -A POSTROUTING -m comment --comment 'flanneld masq' -j FLANNEL-POSTRTG
+iptables -t nat -A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 -m comment --comment 'flanneld masq' -j RETURN
+iptables -t nat -A FLANNEL-POSTRTG -s {lease} -d 10.244.0.0/16 -m comment --comment 'flanneld masq' -j RETURN
+iptables -t nat -A FLANNEL-POSTRTG -s 10.244.0.0/16 -d {lease} -m comment --comment 'flanneld masq' -j RETURN
+iptables -t nat -A FLANNEL-POSTRTG ! -s 10.244.0.0/16 -d {lease} -m comment --comment 'flanneld masq' -j RETURN
+iptables -t nat -A FLANNEL-POSTRTG -s 10.244.0.0/16 ! -d 224.0.0.0/4 -m comment --comment 'flanneld masq' -j MASQUERADE --random-fully
+iptables -t nat -A FLANNEL-POSTRTG ! -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment 'flanneld masq' -j MASQUERADE --random-fully
+iptables -t filter -N FLANNEL-FWD
+iptables -t filter -A FORWARD -m comment --comment 'flanneld forward' -j FLANNEL-FWD
+iptables -t filter -A FLANNEL-FWD -s 10.244.0.0/16 -m comment --comment 'flanneld forward' -j ACCEPT
+iptables -t filter -A FLANNEL-FWD -d 10.244.0.0/16 -m comment --comment 'flanneld forward' -j ACCEPT
+"
+    )
+}
+
+/// A flannel node: eth0 on its own LAN behind the `lan` router, cni0 with one pod, flannel.1
+/// (VNI 1, port 8472, its MAC fixed so the other node can name it), kube-proxy and flannel rules.
+fn flannel_vxlan_node(t: &mut Topo, node: &str, n: u8, pod: &str) {
+    let lan_dev = format!("to-{node}");
+    t.veth(node, "eth0", "lan", &lan_dev);
+    t.sh("lan", &format!("ip addr add 192.168.6{n}.1/24 dev {lan_dev}"));
+    t.sh(node, &format!("ip addr add 192.168.6{n}.10/24 dev eth0; ip route add default via 192.168.6{n}.1; sysctl -qw net.ipv4.ip_forward=1"));
+    t.sh(node, &format!("ip link add name cni0 type bridge; ip addr add 10.244.{n}.1/24 dev cni0; ip link set cni0 up"));
+    flannel_pod(t, node, pod, "veth0", &format!("10.244.{n}.2"), &format!("10.244.{n}.1"), true);
+    t.sh(
+        node,
+        &format!(
+            "ip link add flannel.1 address 0e:00:00:00:00:0{n} type vxlan id 1 local 192.168.6{n}.10 dev eth0 dstport 8472 nolearning
+             ip addr add 10.244.{n}.0/32 dev flannel.1; ip link set flannel.1 mtu 1450 up"
+        ),
+    );
+}
+
+/// flanneld's three steps for a remote lease: neighbour, fdb entry, route.
+fn flannel_lease(t: &Topo, node: &str, subnet_n: u8, public_ip: &str) {
+    t.sh(
+        node,
+        &format!(
+            "ip neigh add 10.244.{subnet_n}.0 lladdr 0e:00:00:00:00:0{subnet_n} dev flannel.1 nud permanent
+             bridge fdb add 0e:00:00:00:00:0{subnet_n} dev flannel.1 dst {public_ip} self permanent
+             ip route add 10.244.{subnet_n}.0/24 via 10.244.{subnet_n}.0 dev flannel.1 onlink"
+        ),
+    );
+}
+
+fn flannel_pair(prefix: &str, a_sees_b_at: &str) -> Topo {
+    let mut t = Topo::new(prefix, &["lan", "node-a", "node-b", "pod-a", "pod-b"]);
+    t.sh("lan", "sysctl -qw net.ipv4.ip_forward=1");
+    flannel_vxlan_node(&mut t, "node-a", 1, "pod-a");
+    flannel_vxlan_node(&mut t, "node-b", 2, "pod-b");
+    flannel_lease(&t, "node-a", 2, a_sees_b_at);
+    flannel_lease(&t, "node-b", 1, "192.168.61.10");
+    for (node, n, node_ip) in [("node-a", 1u8, "192.168.61.10"), ("node-b", 2u8, "192.168.62.10")] {
+        let mut web = svc("web", "10.96.0.80", 80, vec![ep("10.244.2.2", 8080, n == 2)]);
+        web.node_port = Some(30080);
+        let mut on_a = svc("on-a", "10.96.0.81", 80, vec![ep("10.244.1.2", 8080, n == 1)]);
+        on_a.node_port = Some(30081);
+        t.ns(node).sh_with_input("iptables-restore", &kube_rules(node_ip, &format!("10.244.{n}.0/24"), vec![web, on_a]));
+        t.sh(node, &flannel_rules(&format!("10.244.{n}.0/24")));
+    }
+    t.listen("pod-a", Proto::Tcp, 8080);
+    t.listen("pod-b", Proto::Tcp, 8080);
+    t
+}
+
+#[test]
+fn two_flannel_nodes_over_vxlan_agree_with_the_kernel() {
+    let t = flannel_pair("clvx", "192.168.62.10");
+    let w = t.world();
+    agree(
+        &t,
+        &w,
+        &[
+            ("pod-a", "10.244.2.2:8080", Proto::Tcp),
+            ("pod-b", "10.244.1.2:8080", Proto::Tcp),
+            ("pod-a", "10.96.0.80:80", Proto::Tcp),
+            ("node-a", "10.96.0.80:80", Proto::Tcp),
+            ("node-a", "10.244.2.2:8080", Proto::Tcp),
+            ("lan", "192.168.61.10:30080", Proto::Tcp),
+            ("lan", "192.168.62.10:30080", Proto::Tcp),
+            ("pod-b", "10.96.0.81:80", Proto::Tcp),
+            ("lan", "192.168.62.10:30081", Proto::Tcp),
+        ],
+    );
+}
+
+/// Incident 1's mechanism: node-a's fdb entry for node-b's VTEP names an address node-a cannot
+/// reach (the `lan` router has no route to it), so everything node-a encapsulates toward node-b
+/// is lost; node-b still reaches node-a.
+#[test]
+fn flannel_fdb_entry_to_an_unreachable_address_agrees_with_the_kernel() {
+    let t = flannel_pair("clvu", "172.19.0.13");
+    let w = t.world();
+    agree(
+        &t,
+        &w,
+        &[
+            ("pod-a", "10.244.2.2:8080", Proto::Tcp),
+            ("pod-b", "10.244.1.2:8080", Proto::Tcp),
+            ("node-a", "10.96.0.80:80", Proto::Tcp),
+            ("pod-b", "10.96.0.80:80", Proto::Tcp),
+            ("lan", "192.168.62.10:30081", Proto::Tcp),
+        ],
+    );
+}
