@@ -425,3 +425,76 @@ fn flannel_fdb_entry_to_an_unreachable_address_agrees_with_the_kernel() {
         ],
     );
 }
+
+use sim_core::gen::calico::{self, CalicoConfig, Encapsulation, Workload};
+
+/// A calico node on the shared LAN 192.168.70.0/24 (a bridge in the `lan` namespace): one
+/// workload on a cali veth (no host address, proxy ARP, a /32 route), vxlan.calico (VNI 4096,
+/// port 4789), a blackhole for the node's own block, felix's rules (from nfpath's generator)
+/// followed by kube-proxy's, with felix's nat POSTROUTING jump last as felix appends it.
+fn calico_node(t: &mut Topo, node: &str, n: u8, pod: &str, peer: u8) {
+    let node_ip = format!("192.168.70.1{n}");
+    t.veth(node, "eth0", "lan", &format!("p{n}"));
+    t.sh("lan", &format!("ip link set p{n} master br0"));
+    t.sh(node, &format!("ip addr add {node_ip}/24 dev eth0; ip route add default via 192.168.70.1; sysctl -qw net.ipv4.ip_forward=1"));
+    let wl = Workload { namespace: "demo".into(), name: pod.into(), ip: ip(&format!("10.244.{n}.2")) };
+    let cali = wl.iface();
+    t.veth(node, &cali, pod, "eth0");
+    t.sh(node, &format!("sysctl -qw net.ipv4.conf.{cali}.proxy_arp=1 net.ipv4.neigh.{cali}.proxy_delay=0; ip route add 10.244.{n}.2/32 dev {cali} scope link; ip route add blackhole 10.244.{n}.0/26 proto 80"));
+    t.sh(pod, &format!("ip addr add 10.244.{n}.2/32 dev eth0; ip route add 169.254.1.1 dev eth0 scope link; ip route add default via 169.254.1.1 dev eth0"));
+    t.sh(
+        node,
+        &format!(
+            "ip link add vxlan.calico address 66:00:00:00:00:0{n} type vxlan id 4096 local {node_ip} dev eth0 dstport 4789 nolearning
+             ip addr add 10.244.{n}.0/32 dev vxlan.calico; ip link set vxlan.calico mtu 1450 up
+             ip neigh add 10.244.{peer}.0 lladdr 66:00:00:00:00:0{peer} dev vxlan.calico nud permanent
+             bridge fdb add 66:00:00:00:00:0{peer} dev vxlan.calico dst 192.168.70.1{peer} self permanent
+             ip route add 10.244.{peer}.0/26 via 10.244.{peer}.0 dev vxlan.calico onlink"
+        ),
+    );
+    let cfg = CalicoConfig {
+        node_ip: ip(&node_ip),
+        ip_pools: vec!["10.244.0.0/16".parse().expect("pool")],
+        masq_pools: vec!["10.244.0.0/16".parse().expect("pool")],
+        encapsulation: Encapsulation::VXLAN,
+        other_hosts: vec![ip(&format!("192.168.70.1{peer}"))],
+        vxlan_port: 4789,
+        workloads: vec![wl],
+        header: None,
+        ..CalicoConfig::default()
+    };
+    let d = calico::render(&cfg);
+    t.ns(node).sh_with_input("ipset restore", &d.ipset);
+    t.ns(node).sh_with_input("iptables-restore", &d.iptables);
+    let mut web = svc("web", "10.96.0.80", 80, vec![ep("10.244.2.2", 8080, n == 2)]);
+    web.node_port = Some(30080);
+    let mut on_a = svc("on-a", "10.96.0.81", 80, vec![ep("10.244.1.2", 8080, n == 1)]);
+    on_a.node_port = Some(30081);
+    t.ns(node).sh_with_input("iptables-restore --noflush", &kube_rules(&node_ip, &format!("10.244.{n}.0/26"), vec![web, on_a]));
+    t.sh(node, "rule=$(iptables -t nat -S POSTROUTING | grep -- '-j cali-POSTROUTING' | sed 's/^-A //'); eval iptables -t nat -D $rule; eval iptables -t nat -A $rule");
+}
+
+#[test]
+fn two_calico_nodes_over_vxlan_calico_agree_with_the_kernel() {
+    let mut t = Topo::new("clca", &["lan", "node-a", "node-b", "pod-a", "pod-b"]);
+    t.sh("lan", "ip link add name br0 type bridge; ip addr add 192.168.70.1/24 dev br0; ip link set br0 up");
+    calico_node(&mut t, "node-a", 1, "pod-a", 2);
+    calico_node(&mut t, "node-b", 2, "pod-b", 1);
+    t.listen("pod-a", Proto::Tcp, 8080);
+    t.listen("pod-b", Proto::Tcp, 8080);
+    let w = t.world();
+    agree(
+        &t,
+        &w,
+        &[
+            ("pod-a", "10.244.2.2:8080", Proto::Tcp),
+            ("pod-b", "10.244.1.2:8080", Proto::Tcp),
+            ("pod-a", "10.96.0.80:80", Proto::Tcp),
+            ("node-a", "10.96.0.80:80", Proto::Tcp),
+            ("lan", "192.168.70.11:30080", Proto::Tcp),
+            ("lan", "192.168.70.12:30080", Proto::Tcp),
+            ("pod-b", "10.96.0.81:80", Proto::Tcp),
+            ("pod-a", "10.244.1.9:8080", Proto::Tcp),
+        ],
+    );
+}
