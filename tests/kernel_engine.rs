@@ -640,3 +640,23 @@ fn kernel_engine_every_builtin_chain() {
         compare(w, &basic_cases(to));
     }
 }
+
+#[test]
+fn kernel_engine_reject_after_dnat() {
+    // The server DNATs :81 to :8080 and then rejects :8080 in INPUT. A TCP reset carries the
+    // (unconfirmed) conntrack and is translated back; an ICMP error is looked up afresh.
+    for with in [RejectWith::TcpReset, RejectWith::IcmpPortUnreachable, RejectWith::IcmpAdminProhibited] {
+        let mut w = routed();
+        w.ns("server").ipt("nat", "PREROUTING", R::new().p("tcp").dport(81).dnat(":8080"));
+        w.ns("server").ipt("nat", "PREROUTING", R::new().p("udp").dport(54).dnat(":53"));
+        w.ns("server").ipt("filter", "INPUT", R::new().p("tcp").dport(8080).reject(with));
+        if with != RejectWith::TcpReset {
+            w.ns("server").ipt("filter", "INPUT", R::new().p("udp").dport(53).reject(with));
+        }
+        let mut cases = vec![case("tcp dnat then reject", flow("client", "10.0.2.2", 81, IPPROTO_TCP, 50000))];
+        if with != RejectWith::TcpReset {
+            cases.push(case("udp dnat then reject", flow("client", "10.0.2.2", 54, IPPROTO_UDP, 50100)));
+        }
+        compare(&w, &cases);
+    }
+}

@@ -670,3 +670,16 @@ fn routing_loop_expires_ttl() {
     assert_eq!(only(&r).reason, Some(DropReason::TtlExpired));
     assert_eq!(result(&w, "client", "10.9.0.1", 80, IPPROTO_UDP), ClientResult::Timeout);
 }
+
+#[test]
+fn icmp_error_after_dnat_is_translated_back() {
+    // Kernel-checked (kernel_engine_reject_after_dnat): the error carries the conntrack of the
+    // packet it answers (`icmp_glue_bits` -> `nf_ct_attach`), so the client sees port 81 again.
+    for with in [RejectWith::IcmpPortUnreachable, RejectWith::TcpReset] {
+        let mut b = routed();
+        b.ns("server").ipt("nat", "PREROUTING", R::new().p("tcp").dport(81).dnat(":8080"));
+        b.ns("server").ipt("filter", "INPUT", R::new().p("tcp").dport(8080).reject(with));
+        let w = b.build().expect("world");
+        assert_eq!(result(&w, "client", "10.0.2.2", 81, IPPROTO_TCP), ClientResult::Refused, "{with:?}");
+    }
+}
