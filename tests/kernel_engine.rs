@@ -660,3 +660,18 @@ fn kernel_engine_reject_after_dnat() {
         compare(&w, &cases);
     }
 }
+
+#[test]
+fn kernel_engine_snat_and_masquerade_of_local_traffic() {
+    let mut w = routed();
+    w.ns("router").addr("lo", "10.0.2.100/32");
+    w.ns("router").ipt("nat", "POSTROUTING", R::new().p("tcp").dport(80).o("s0").snat("10.0.2.100"));
+    w.ns("router").ipt("nat", "POSTROUTING", R::new().p("udp").o("s0").masquerade(false));
+    compare(&w, &[case("router snat tcp", flow("router", "10.0.2.2", 80, IPPROTO_TCP, 51000)), case("router masq udp", flow("router", "10.0.2.2", 53, IPPROTO_UDP, 51100))]);
+    // The client's own POSTROUTING: SNAT to an extra address the router routes back.
+    let mut w = routed();
+    w.ns("client").addr("lo", "10.0.1.200/32");
+    w.ns("router").route("10.0.1.200/32", Some("10.0.1.2"), None);
+    w.ns("client").ipt("nat", "POSTROUTING", R::new().o("eth0").snat("10.0.1.200"));
+    compare(&w, &basic_cases("10.0.2.2"));
+}
