@@ -549,6 +549,10 @@ impl<'w> Run<'w> {
 
     /// `nf_conntrack_in`.
     fn ct_in(&mut self, ns: usize, skb: &mut Skb) {
+        if !self.w.nss[ns].ct_enabled {
+            // No conntrack hooks in this namespace: the packet stays without one.
+            return;
+        }
         let zone = match skb.ct {
             SkbCt::Tracked { .. } | SkbCt::Untracked => return,
             SkbCt::Template { zone } => zone,
