@@ -35,6 +35,7 @@ pub mod hooks;
 pub mod nat;
 pub mod route_api;
 pub mod routing;
+pub mod underlay;
 pub mod xt;
 
 #[cfg(test)]
@@ -259,6 +260,8 @@ impl NsPrep {
 pub struct World {
     pub(crate) nss: Vec<NsPrep>,
     pub(crate) index: BTreeMap<String, usize>,
+    /// What a cluster file adds: the underlay between node uplinks, and names for addresses.
+    pub(crate) cluster: underlay::ClusterMeta,
 }
 
 fn prepare_table(rs: &crate::model::ruleset::Ruleset, tidx: usize) -> PTable {
@@ -359,7 +362,12 @@ impl World {
             nss[a].veth_peer.insert(l.a_dev.clone(), (b, l.b_dev.clone()));
             nss[b].veth_peer.insert(l.b_dev.clone(), (a, l.a_dev.clone()));
         }
-        Ok(World { nss, index })
+        Ok(World { nss, index, cluster: Default::default() })
+    }
+
+    /// Sets the underlay and the address names a cluster file gives (`engine/underlay.rs`).
+    pub fn set_cluster(&mut self, c: underlay::ClusterMeta) {
+        self.cluster = c;
     }
 
     /// Switches every namespace to `kind`'s router.
