@@ -451,6 +451,11 @@ fn exec(cx: &mut Cx<'_>, t: &mut Table, src: u32, ln: u32, off: usize, line: &st
                 // The parse diagnostics already say why; iptables would refuse the command.
                 return false;
             }
+            if tn == TableName::Nat && rule.target == Target::Drop && cmd.op != Op::DeleteSpec {
+                // iptables' command parser refuses it for both backends (`xshared.c:do_parse`).
+                cx.error(ln, args_col, "nat-drop", "DROP in the nat table: iptables refuses it (\"The nat table is not intended for filtering, the use of DROP is therefore inhibited\")");
+                return false;
+            }
             let Some(c) = t.chain_mut(&chain) else { return false };
             let len = c.rules.len();
             match cmd.op {
@@ -558,6 +563,10 @@ fn exec(cx: &mut Cx<'_>, t: &mut Table, src: u32, ln: u32, off: usize, line: &st
             true
         }
         Op::Policy(p) => {
+            if tn == TableName::Nat && p == Policy::Drop {
+                cx.error(ln, ccol, "nat-drop", "DROP in the nat table: iptables refuses it (\"The nat table is not intended for filtering, the use of DROP is therefore inhibited\")");
+                return false;
+            }
             let Some(c) = t.chain_mut(&chain) else { return no_chain(cx, &chain) };
             if !c.is_builtin() {
                 cx.error(ln, ccol, "not-builtin", format!("{chain} is a user-defined chain: only built-in chains have a policy (iptables: \"Bad built-in chain name\")"));

@@ -17,7 +17,7 @@
 mod ip;
 mod iptables;
 
-use crate::diag::{Diagnostic, Parsed, Severity, Span};
+use crate::diag::{Diagnostic, Parsed, Span};
 use crate::model::Namespace;
 
 /// What one line of a change did, for reports (`change.txt:3: nat KUBE-SERVICES: rule 1 inserted`).

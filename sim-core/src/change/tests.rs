@@ -1,4 +1,5 @@
 use super::*;
+use crate::diag::Severity;
 use crate::engine::build::{WorldB, R};
 use crate::model::route::RouteType;
 use crate::model::ruleset::{Policy, TableName};
@@ -93,3 +94,10 @@ fn routes_and_rules_follow_iproute2_defaults() {
     assert_eq!(p.diagnostics[0].code, "route-exists");
 }
 use crate::model::types::Scope;
+
+#[test]
+fn drop_in_the_nat_table_is_refused_as_iptables_refuses_it() {
+    let mut ns = node();
+    let p = apply(&mut ns, "c.txt", "iptables -t nat -A PREROUTING -j DROP\n");
+    assert_eq!(p.diagnostics.iter().find(|d| d.severity == Severity::Error).map(|d| d.code.as_str()), Some("nat-drop"));
+}
