@@ -575,6 +575,10 @@ impl<'w> Run<'w> {
 
     /// `nf_conntrack_in`.
     fn ct_in(&mut self, ns: usize, skb: &mut Skb) {
+        if !self.w.nss[ns].ct_enabled {
+            // No conntrack hooks in this namespace: the packet stays without one.
+            return;
+        }
         let zone = match skb.ct {
             SkbCt::Tracked { .. } | SkbCt::Untracked => return,
             SkbCt::Template { zone } => zone,
@@ -747,7 +751,13 @@ impl<'w> Run<'w> {
             eth_src: None,
             eth_dst: None,
         };
-        Some(Skb { pkt, mark: 0, iif: None, ct: SkbCt::None, inner: Some(p.clone()), owner: Owner::Kernel, l2: Default::default() })
+        // `icmp_glue_bits` -> `nf_ct_attach`: an ICMP error carries the offending packet's
+        // conntrack (even an unconfirmed one), direction flipped, like REJECT's reset.
+        let ct = match skb.ct {
+            SkbCt::Tracked { id, info } => SkbCt::Tracked { id, info: if info.is_reply() { CtInfo::Related } else { CtInfo::RelatedReply } },
+            _ => SkbCt::None,
+        };
+        Some(Skb { pkt, mark: 0, iif: None, ct, inner: Some(p.clone()), owner: Owner::Kernel, l2: Default::default() })
     }
 }
 

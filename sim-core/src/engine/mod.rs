@@ -229,6 +229,25 @@ pub struct NsPrep {
     pub(crate) tcp_loose: bool,
     /// The low end of `ip_local_port_range`.
     pub(crate) port_lo: u16,
+    /// Conntrack hooks are registered in this namespace (`nf_ct_netns_get`): something uses
+    /// them (the nat table, a conntrack-based match or target) or entries were imported.
+    pub(crate) ct_enabled: bool,
+}
+
+/// Whether a ruleset makes the kernel track connections in its namespace: the nat table, or
+/// any rule whose match or target calls `nf_ct_netns_get` in its checkentry.
+fn uses_conntrack(rs: &crate::model::ruleset::Ruleset) -> bool {
+    use crate::model::ruleset::{Match, TableName, Target};
+    if rs.table(TableName::Nat).is_some() {
+        return true;
+    }
+    rs.tables.iter().flat_map(|t| t.chains.iter()).flat_map(|c| c.rules.iter()).any(|r| {
+        r.matches.iter().any(|m| matches!(m, Match::Conntrack(_) | Match::State(_) | Match::Connmark(_)))
+            || matches!(r.target, Target::Connmark(_) | Target::Ct(_) | Target::Notrack | Target::Dnat(_) | Target::Snat(_) | Target::Masquerade(_) | Target::Redirect(_) | Target::Netmap(_))
+            || r.unreadable.is_some()
+            || matches!(&r.target, Target::Unsupported { .. })
+            || r.matches.iter().any(|m| matches!(m, Match::Unsupported { .. }))
+    })
 }
 
 impl NsPrep {
@@ -310,7 +329,8 @@ impl World {
                     .get("net.ipv4.ip_local_port_range")
                     .and_then(|(v, _)| v.split_whitespace().next().and_then(|x| x.parse::<u16>().ok()))
                     .unwrap_or(32768);
-                NsPrep { ns, router, tables, ct_index, veth_peer: HashMap::new(), sets, dev_flags, default_ttl, tcp_loose, port_lo }
+                let ct_enabled = !ns.conntrack.is_empty() || uses_conntrack(&ns.ruleset);
+                NsPrep { ns, router, tables, ct_index, veth_peer: HashMap::new(), sets, dev_flags, default_ttl, tcp_loose, port_lo, ct_enabled }
             })
             .collect();
         // veth pairs inside one namespace: `link_ifindex` names the peer and no netns id is set.
