@@ -6,7 +6,7 @@
 //!
 //! `NFPATH_CONFORMANCE_CASES` sets the count (default 300), `NFPATH_CONFORMANCE_SEED` the seed,
 //! `NFPATH_CONFORMANCE_JOBS` the parallel workers; see `tests/harness/conformance/driver.rs`. A
-//! disagreement is shrunk and saved under `tests/conformance/found/` as a fixture that
+//! disagreement is shrunk and saved under `tests/conformance/` as a fixture that
 //! `tests/conformance_regressions.rs` replays.
 //!
 //! Must run as root: where namespaces cannot be made, the test fails loudly.

@@ -41,12 +41,12 @@ impl DriverConfig {
     /// From the environment: `NFPATH_CONFORMANCE_CASES` (default `default_cases`),
     /// `NFPATH_CONFORMANCE_JOBS` (default 4), `NFPATH_CONFORMANCE_SEED` (default 1),
     /// `NFPATH_CONFORMANCE_FIRST` (default 0), `NFPATH_CONFORMANCE_SHRINK_SECS` (default 240),
-    /// `NFPATH_CONFORMANCE_SAVE` (a folder; default `tests/conformance/found`, `-` for none).
+    /// `NFPATH_CONFORMANCE_SAVE` (a folder; default `tests/conformance`, `-` for none).
     pub fn from_env(default_cases: usize) -> DriverConfig {
         let save_dir = match std::env::var("NFPATH_CONFORMANCE_SAVE") {
             Ok(v) if v == "-" => None,
             Ok(v) => Some(PathBuf::from(v)),
-            Err(_) => Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/found")),
+            Err(_) => Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance")),
         };
         DriverConfig {
             cases: env_num("NFPATH_CONFORMANCE_CASES").unwrap_or(default_cases),
