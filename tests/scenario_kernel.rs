@@ -129,3 +129,13 @@ fn incident_1_broken_expectations_hold_on_the_kernel() {
 fn incident_1_fixed_expectations_hold_on_the_kernel() {
     kernel_check("incident-1-flannel-public-ip/fixed");
 }
+
+#[test]
+fn incident_3_broken_expectations_hold_on_the_kernel() {
+    kernel_check("incident-3-stale-calico-route/broken");
+}
+
+#[test]
+fn incident_3_fixed_expectations_hold_on_the_kernel() {
+    kernel_check("incident-3-stale-calico-route/fixed");
+}
