@@ -139,3 +139,8 @@ fn incident_3_broken_expectations_hold_on_the_kernel() {
 fn incident_3_fixed_expectations_hold_on_the_kernel() {
     kernel_check("incident-3-stale-calico-route/fixed");
 }
+
+#[test]
+fn kube_proxy_flannel_expectations_hold_on_the_kernel() {
+    kernel_check("kube-proxy-flannel");
+}
