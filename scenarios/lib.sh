@@ -136,3 +136,21 @@ finish() {
   done
   echo "collected: $out/{$(echo $collect_names | tr ' ' ',')}"
 }
+
+# felix_then_kube NODE FELIX_RULES FELIX_IPSET KUBE_RULES: felix's rules and sets, then
+# kube-proxy's, in the order the two leave them on a node: felix's jumps first in the built-in
+# chains (it inserts them and keeps them on top), except what felix appends: its nat POSTROUTING
+# jump and the accept-mark rules at the end of filter FORWARD, which end up after kube-proxy's.
+felix_then_kube() {
+  n=$1
+  grep -v '^#' "$3" | x "$n" ipset restore
+  grep -v '^#' "$2" | x "$n" iptables-restore
+  grep -v '^#' "$4" | x "$n" iptables-restore --noflush
+  moved=$( { sed -n '/^\*nat/,/^COMMIT/p' "$2" | grep '^-A POSTROUTING ' | sed 's/^-A POSTROUTING /nat POSTROUTING /'
+             sed -n '/^\*filter/,/^COMMIT/p' "$2" | grep '^-A FORWARD ' | grep -v -- '-j cali-FORWARD$' | sed 's/^-A FORWARD /filter FORWARD /'; } )
+  echo "$moved" | while read -r table chain spec; do
+    [ -n "$table" ] || continue
+    eval "x \"$n\" iptables -t $table -D $chain $spec"
+    eval "x \"$n\" iptables -t $table -A $chain $spec"
+  done
+}

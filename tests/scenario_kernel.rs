@@ -144,3 +144,8 @@ fn incident_3_fixed_expectations_hold_on_the_kernel() {
 fn kube_proxy_flannel_expectations_hold_on_the_kernel() {
     kernel_check("kube-proxy-flannel");
 }
+
+#[test]
+fn kube_proxy_calico_expectations_hold_on_the_kernel() {
+    kernel_check("kube-proxy-calico");
+}

@@ -3,6 +3,7 @@
 //! of the generated hashes. This test says how each file was made and fails when one drifts;
 //! `NFPATH_BLESS=1 cargo test --test scenario_rules` rewrites them.
 
+use sim_core::gen::calico::{self, CalicoConfig, Encapsulation, Workload};
 use sim_core::gen::kube_proxy::{render, Endpoint, KubeProxyConfig, LocalDetector, Protocol, ServiceSpec, TrafficPolicy};
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -98,9 +99,43 @@ fn teaching(node_ip: &str, pod_cidr: &str, a_ep: &str, b_ep: &str, on_a: bool) -
     render(&cfg(node_ip, "10.244.0.0/16", pod_cidr, vec![web, local, lb, selfsvc, empty]))
 }
 
+/// Felix's rules for a calico node with one workload (nfpath's generator, `gen::calico`):
+/// (iptables-save text, ipset restore text).
+fn felix(node_ip: &str, peer: &str, pool: &str, pod_ns: &str, pod: &str, pod_ip: &str, encapsulation: Encapsulation) -> (String, String) {
+    let cfg = CalicoConfig {
+        node_ip: ip(node_ip),
+        ip_pools: vec![pool.parse().expect("pool")],
+        masq_pools: vec![pool.parse().expect("pool")],
+        encapsulation,
+        other_hosts: vec![ip(peer)],
+        vxlan_port: 4789,
+        workloads: vec![Workload { namespace: pod_ns.into(), name: pod.into(), ip: ip(pod_ip) }],
+        header: None,
+        ..CalicoConfig::default()
+    };
+    let d = calico::render(&cfg);
+    (d.iptables, d.ipset)
+}
+
 fn files() -> Vec<(&'static str, String, String)> {
     let gen = |what: &str| format!("# kube-proxy iptables-mode rules written by nfpath's generator (tests/scenario_rules.rs, {what})\n");
+    let fgen = |what: &str| format!("# calico felix rules written by nfpath's generator (tests/scenario_rules.rs, {what})\n");
+    let (fa, sa) = felix("192.168.0.11", "192.168.0.12", "10.244.0.0/16", "shop", "web-a1", "10.244.1.2", Encapsulation::VXLAN);
+    let (fb, sb) = felix("192.168.0.12", "192.168.0.11", "10.244.0.0/16", "shop", "web-b1", "10.244.2.2", Encapsulation::VXLAN);
+    // The seed's workload interface on node1 is cali583c2cee4e2; the generator's name is replaced.
+    let nginx1 = Workload { namespace: "default".into(), name: "nginx-7d9c6b8f5-x2kqp".into(), ip: ip("192.168.231.70") };
+    let (f1, s1) = felix("10.0.0.51", "10.0.0.52", "192.168.0.0/16", "default", "nginx-7d9c6b8f5-x2kqp", "192.168.231.70", Encapsulation::IPIP);
+    let f1 = f1.replace(&nginx1.iface(), "cali583c2cee4e2");
+    let (f2, s2) = felix("10.0.0.52", "10.0.0.51", "192.168.0.0/16", "default", "nginx-7d9c6b8f5-m8w4t", "192.168.233.136", Encapsulation::IPIP);
     vec![
+        ("kube-proxy-calico/rules/felix-node-a.rules", fgen("kube-proxy-calico node-a"), fa),
+        ("kube-proxy-calico/rules/felix-node-a.ipset", fgen("kube-proxy-calico node-a"), sa),
+        ("kube-proxy-calico/rules/felix-node-b.rules", fgen("kube-proxy-calico node-b"), fb),
+        ("kube-proxy-calico/rules/felix-node-b.ipset", fgen("kube-proxy-calico node-b"), sb),
+        ("incident-5-calico-nodeport-walk/rules/felix-node1.rules", fgen("incident5 node1 with its workload"), f1),
+        ("incident-5-calico-nodeport-walk/rules/felix-node1.ipset", fgen("incident5 node1"), s1),
+        ("incident-5-calico-nodeport-walk/rules/felix-node2.rules", fgen("incident5 node2 with its workload"), f2),
+        ("incident-5-calico-nodeport-walk/rules/felix-node2.ipset", fgen("incident5 node2"), s2),
         ("incident-1-flannel-public-ip/rules/node-a.rules", gen("incident1 node A"), incident1("10.200.200.7", "10.244.0.0/24", false)),
         ("incident-1-flannel-public-ip/rules/node-b.rules", gen("incident1 node B"), incident1("172.19.0.13", "10.244.1.0/24", true)),
         ("incident-3-stale-calico-route/rules/host188.rules", gen("incident3 host188"), incident3("192.168.86.188", "10.244.0.0/24", false)),
