@@ -154,3 +154,27 @@ felix_then_kube() {
     eval "x \"$n\" iptables -t $table -A $chain $spec"
   done
 }
+
+# as_ipip_fallback IP-LINK-JSON: this kernel has no ipip module, so scenarios build tunl0 as a
+# stand-in device; this rewrites its entry in a collected ip-link.json to what `ip -d -j link`
+# prints for the IPIP fallback device (kind ipip, remote any, local any, ttl inherit), keeping its
+# ifindex and up/down state.
+as_ipip_fallback() {
+  python3 - "$1" <<'PY'
+import json, sys
+path = sys.argv[1]
+links = json.load(open(path))
+for l in links:
+    if l.get("ifname") == "tunl0":
+        up = "UP" in l.get("flags", [])
+        flags = ["NOARP", "UP", "LOWER_UP"] if up else ["NOARP"]
+        new = {"ifindex": l["ifindex"], "ifname": "tunl0", "flags": flags, "mtu": l.get("mtu", 1480), "qdisc": "noqueue" if up else "noop",
+               "operstate": "UNKNOWN" if up else "DOWN", "linkmode": "DEFAULT", "group": "default", "txqlen": 1000, "link_type": "ipip",
+               "address": "0.0.0.0", "broadcast": "0.0.0.0", "promiscuity": 0, "min_mtu": 0, "max_mtu": 65515,
+               "linkinfo": {"info_kind": "ipip", "info_data": {"proto": "ip", "remote": "any", "local": "any", "ttl": 0, "pmtudisc": False}},
+               "inet6_addr_gen_mode": "eui64", "num_tx_queues": 1, "num_rx_queues": 1}
+        l.clear()
+        l.update(new)
+json.dump(links, open(path, "w"))
+PY
+}

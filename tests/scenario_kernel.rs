@@ -149,3 +149,8 @@ fn kube_proxy_flannel_expectations_hold_on_the_kernel() {
 fn kube_proxy_calico_expectations_hold_on_the_kernel() {
     kernel_check("kube-proxy-calico");
 }
+
+#[test]
+fn incident_5_local_endpoint_expectations_hold_on_the_kernel() {
+    kernel_check("incident-5-calico-nodeport-walk/local-endpoint");
+}

@@ -145,6 +145,7 @@ fn files() -> Vec<(&'static str, String, String)> {
         ("incident-4-bridge-nf-desnat/rules/fixed.rules", gen("incident4, no cluster CIDR"), incident4(LocalDetector::None)),
         ("incident-5-calico-nodeport-walk/rules/node1-local.rules", gen("incident5 node1, endpoint on node1"), incident5("10.0.0.51", "192.168.231.64/26", "192.168.231.70", true)),
         ("incident-5-calico-nodeport-walk/rules/node1-remote.rules", gen("incident5 node1, endpoint on node2"), incident5("10.0.0.51", "192.168.231.64/26", "192.168.233.136", false)),
+        ("incident-5-calico-nodeport-walk/rules/node2-local.rules", gen("incident5 node2, endpoint on node1"), incident5("10.0.0.52", "192.168.233.128/26", "192.168.231.70", false)),
         ("incident-5-calico-nodeport-walk/rules/node2-remote.rules", gen("incident5 node2, endpoint on node2"), incident5("10.0.0.52", "192.168.233.128/26", "192.168.233.136", true)),
         ("incident-2-cloud-checklist/rules/node-a.rules", gen("incident2 node-a"), incident2("192.168.0.11", "10.244.1.0/24", 1)),
         ("incident-2-cloud-checklist/rules/node-b.rules", gen("incident2 node-b"), incident2("192.168.0.12", "10.244.2.0/24", 2)),

@@ -79,19 +79,5 @@ listen prometheus-0 tcp 9090
 listen grafana tcp 3000
 finish
 if [ "$variant" = broken ]; then
-  python3 - "$out/host188/ip-link.json" <<'PY'
-import json, sys
-path = sys.argv[1]
-links = json.load(open(path))
-for l in links:
-    if l.get("ifname") == "tunl0":
-        keep = {k: l[k] for k in ("ifindex", "ifname", "mtu", "group", "txqlen", "promiscuity", "min_mtu", "max_mtu", "num_tx_queues", "num_rx_queues") if k in l}
-        l.clear()
-        l.update({"ifindex": keep["ifindex"], "ifname": "tunl0", "flags": ["NOARP"], "mtu": 1480, "qdisc": "noop",
-                  "operstate": "DOWN", "linkmode": "DEFAULT", "group": "default", "txqlen": 1000, "link_type": "ipip",
-                  "address": "0.0.0.0", "broadcast": "0.0.0.0", "promiscuity": 0, "min_mtu": 0, "max_mtu": 65515,
-                  "linkinfo": {"info_kind": "ipip", "info_data": {"proto": "ip", "remote": "any", "local": "any", "ttl": 0, "pmtudisc": False}},
-                  "inet6_addr_gen_mode": "eui64", "num_tx_queues": 1, "num_rx_queues": 1})
-json.dump(links, open(path, "w"))
-PY
+  as_ipip_fallback "$out/host188/ip-link.json"
 fi
