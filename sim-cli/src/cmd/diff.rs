@@ -52,9 +52,10 @@ pub struct Args {
     /// Flows to run (a flows.yaml; its expectations and state are not used)
     #[arg(long, value_name = "FILE")]
     pub flows: Option<PathBuf>,
-    /// Source address of generated NodePort flows from outside
-    #[arg(long, value_name = "ADDR", default_value = "203.0.113.7")]
-    pub outside_src: Ipv4Addr,
+    /// Source address of generated NodePort flows from outside (default: each node's default
+    /// gateway, else 203.0.113.7)
+    #[arg(long, value_name = "ADDR")]
+    pub outside_src: Option<Ipv4Addr>,
     /// Print the changes as JSON ({flows, changed, applied, changes: [{flow, before, after, causes}]})
     #[arg(long)]
     pub json: bool,
@@ -135,7 +136,7 @@ fn read_flows(path: &Path) -> CliResult<Vec<Flow>> {
     Ok(p.value.flows)
 }
 
-fn generated(world: &World, cluster: Option<&ClusterFile>, outside: Ipv4Addr) -> Vec<Flow> {
+fn generated(world: &World, cluster: Option<&ClusterFile>, outside: Option<Ipv4Addr>) -> Vec<Flow> {
     let nss: Vec<&sim_core::model::Namespace> = world.namespace_names().filter_map(|n| world.namespace(n)).collect();
     cluster_flows(&nss, &links_of(cluster), outside)
 }

@@ -290,7 +290,16 @@ impl<'w> Run<'w> {
         // the peer device proxies ARP (`arp.c:arp_process`), or a static entry names the peer's MAC.
         let peer = &self.w.nss[x.ns];
         let owns = peer.router.addr_type(out.nexthop, None) == RouteType::Local;
-        let proxy = peer.dev_flags.get(x.dev).is_some_and(|f| f.0);
+        // `arp_process` -> `arp_fwd_proxy`: a proxy answers only when it would forward the
+        // nexthop (input route from the ARP's sender, forwarding on) out of another device.
+        let proxy = !owns && peer.dev_flags.get(x.dev).is_some_and(|f| f.0) && {
+            let me = &self.w.nss[ns].router;
+            let sip = if me.addr_type(skb.pkt.src, None) == RouteType::Local { Some(skb.pkt.src) } else { me.inet_select_addr(&out.dev, out.nexthop) };
+            sip.is_some_and(|sip| {
+                let key = FlowKey { dst: out.nexthop, src: Some(sip), iif: Some(x.dev.to_string()), trace: false, ..FlowKey::default() };
+                matches!(peer.router.input(&key).decision, Decision::Unicast { ref dev, .. } if dev != x.dev)
+            })
+        };
         let peer_mac = peer.ns.link(x.dev).and_then(|l| l.mac);
         let static_ok = self.w.nss[ns]
             .ns

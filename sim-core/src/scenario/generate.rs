@@ -71,12 +71,24 @@ pub fn uplink(ns: &Namespace) -> Option<(String, Ipv4Addr)> {
     Some((dev.to_string(), a.local))
 }
 
+/// The source of NodePort flows from outside when none is given: the node's default gateway,
+/// a host on the uplink's network that really is outside the node and that the node's replies
+/// reach; 203.0.113.7 (a documentation address) when the node has no default gateway.
+pub fn default_outside_src(ns: &Namespace) -> Ipv4Addr {
+    ns.routes
+        .iter()
+        .find(|r| r.table == crate::model::route::RT_TABLE_MAIN && r.dst.prefix_len() == 0)
+        .and_then(|r| r.gateway())
+        .unwrap_or(Ipv4Addr::new(203, 0, 113, 7))
+}
+
 /// Every client (pods and nodes) to every Service port, and every NodePort on every node from
-/// an outside source (`external_src`, injected on the node's uplink).
+/// an outside source (`external_src`, or [`default_outside_src`] when `None`), injected on the
+/// node's uplink.
 pub fn service_flows(
     nodes: &[&Namespace],
     pods: &[&Namespace],
-    external_src: Ipv4Addr,
+    external_src: Option<Ipv4Addr>,
 ) -> Vec<Flow> {
     let mut all_svc = BTreeSet::new();
     let mut all_np = BTreeSet::new();
@@ -99,6 +111,7 @@ pub fn service_flows(
     }
     for n in nodes {
         let Some((dev, addr)) = uplink(n) else { continue };
+        let external_src = external_src.unwrap_or_else(|| default_outside_src(n));
         for (port, proto) in &all_np {
             let to = Destination { addr, port: Some(*port), proto: *proto };
             flows.push(Flow {
@@ -130,10 +143,30 @@ pub fn own_address(ns: &Namespace) -> Option<Ipv4Addr> {
 /// into nodes and clients by [`is_node`], plus pod to pod across nodes: every client linked by a
 /// veth to one node, to every listening port of every client linked to another node (a pod
 /// without a socket list gets no such flows, since which ports listen is unknown).
-pub fn cluster_flows(namespaces: &[&Namespace], links: &[crate::engine::VethLink], external_src: Ipv4Addr) -> Vec<Flow> {
+pub fn cluster_flows(namespaces: &[&Namespace], links: &[crate::engine::VethLink], external_src: Option<Ipv4Addr>) -> Vec<Flow> {
     let nodes: Vec<&Namespace> = namespaces.iter().copied().filter(|n| is_node(n)).collect();
     let clients: Vec<&Namespace> = namespaces.iter().copied().filter(|n| !is_node(n)).collect();
     let mut flows = service_flows(&nodes, &clients, external_src);
+    // A node whose uplink is a veth to a client namespace (a host on its LAN) is reached from
+    // outside by that client: its replies really go there, where an injected packet's would not.
+    let peer_of = |ns: &str, dev: &str| -> Option<String> {
+        links.iter().find_map(|l| {
+            let peer = if l.a_ns == ns && l.a_dev == dev {
+                &l.b_ns
+            } else if l.b_ns == ns && l.b_dev == dev {
+                &l.a_ns
+            } else {
+                return None;
+            };
+            clients.iter().any(|c| &c.name == peer).then(|| peer.clone())
+        })
+    };
+    for f in &mut flows {
+        let Source::Inject(i) = &f.from else { continue };
+        let Some(peer) = i.iif.as_deref().and_then(|d| peer_of(&i.ns, d)) else { continue };
+        f.name = format!("{peer} -> {}:{}", i.ns, f.to);
+        f.from = Source::Ns(peer);
+    }
     let node_of = |pod: &str| -> Option<&str> {
         links.iter().find_map(|l| {
             let other = if l.a_ns == pod { &l.b_ns } else if l.b_ns == pod { &l.a_ns } else { return None };
@@ -189,7 +222,7 @@ mod tests {
         let nss: Vec<Namespace> = w.nss.iter().map(|n| n.build()).collect();
         let refs: Vec<&Namespace> = nss.iter().collect();
         let links = vec![VethLink::new("node-a", "cali1", "pod-1", "eth0"), VethLink::new("node-b", "cali2", "pod-2", "eth0")];
-        let flows = cluster_flows(&refs, &links, Ipv4Addr::new(203, 0, 113, 7));
+        let flows = cluster_flows(&refs, &links, Some(Ipv4Addr::new(203, 0, 113, 7)));
         let names: Vec<&str> = flows.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(
             names,
