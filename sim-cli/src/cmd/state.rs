@@ -9,6 +9,7 @@ use sim_core::scenario::{parse_cluster, ClusterFile};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+#[allow(dead_code)] // `cluster` and `diagnostics` are read by commands that report on the whole state.
 pub struct State {
     pub world: World,
     pub cluster: Option<ClusterFile>,

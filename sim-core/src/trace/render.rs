@@ -67,6 +67,7 @@ fn step_line(s: &Step, paint: &Paint) -> String {
             } else {
                 format!("{chain} #{rule}")
             };
+            let verdict = if *rule == 0 { verdict.strip_prefix("policy ").unwrap_or(verdict) } else { verdict };
             let loc = if *line > 0 { format!(" ({file}:{line})") } else { String::new() };
             let mut o = format!("{ns} {:<11} {:<8} {}{} {}", hook, table, place, paint.dim(&loc), paint.verdict(verdict));
             if !text.is_empty() {
@@ -82,6 +83,24 @@ fn step_line(s: &Step, paint: &Paint) -> String {
         }
         StepKind::Note { text } => format!("{ns} note        {text}"),
     }
+}
+
+fn reversed(p: &Packet) -> Packet {
+    Packet { src: p.dst, dst: p.src, sport: p.dport, dport: p.sport, ..p.clone() }
+}
+
+/// What a packet looked like just before a step rewrote it into `new`: a NAT rewrite changes
+/// one endpoint, so `new` differs from the previous packet in one endpoint (same direction), or
+/// from its reverse (the reply's way back). `None` when neither holds (a new packet).
+fn rewrite_base(prev: &Packet, new: &Packet) -> Option<Packet> {
+    let ends = |p: &Packet| ((p.src, p.sport), (p.dst, p.dport));
+    for cand in [prev.clone(), reversed(prev)] {
+        let (a, b) = (ends(&cand), ends(new));
+        if cand.proto == new.proto && (a.0 == b.0 || a.1 == b.1) {
+            return Some(cand);
+        }
+    }
+    None
 }
 
 /// One outcome's headline: probability, result, where it ended.
@@ -116,28 +135,28 @@ pub fn text(results: &[FlowResult], opts: TextOptions) -> String {
         for (i, o) in r.outcomes.iter().enumerate() {
             let _ = writeln!(out, "  outcome {}/{}: {}", i + 1, n, outcome_headline(o));
             if opts.steps {
-                let mut last: Option<&Packet> = None;
+                let mut last: Option<Packet> = None;
                 for s in &o.steps {
-                    for (j, l) in step_line(s, &paint).lines().enumerate() {
-                        let _ = writeln!(out, "    {}{}", if j == 0 { "" } else { "" }, l);
+                    for l in step_line(s, &paint).lines() {
+                        let _ = writeln!(out, "    {l}");
                     }
                     if let Some(p) = &s.packet_after {
-                        match last {
-                            Some(prev) if prev != p => {
+                        match last.as_ref().map(|prev| rewrite_base(prev, p)) {
+                            Some(Some(before)) if before != *p => {
                                 let _ = writeln!(
                                     out,
                                     "      {} {} => {}",
                                     paint.wrap("1;33", "rewrite"),
-                                    packet_brief(prev),
+                                    packet_brief(&before),
                                     packet_brief(p)
                                 );
                             }
-                            None => {
+                            Some(Some(_)) => {}
+                            _ => {
                                 let _ = writeln!(out, "      packet {}", packet_brief(p));
                             }
-                            _ => {}
                         }
-                        last = Some(p);
+                        last = Some(p.clone());
                     }
                 }
             }
