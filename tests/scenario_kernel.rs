@@ -154,3 +154,13 @@ fn kube_proxy_calico_expectations_hold_on_the_kernel() {
 fn incident_5_local_endpoint_expectations_hold_on_the_kernel() {
     kernel_check("incident-5-calico-nodeport-walk/local-endpoint");
 }
+
+#[test]
+fn incident_2_broken_expectations_hold_on_the_kernel() {
+    kernel_check("incident-2-cloud-checklist/broken");
+}
+
+#[test]
+fn incident_2_fixed_expectations_hold_on_the_kernel() {
+    kernel_check("incident-2-cloud-checklist/fixed");
+}

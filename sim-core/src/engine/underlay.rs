@@ -1,7 +1,7 @@
 //! The network between nodes when no namespace models it (interface.md §2, `underlay:`):
 //! networks of node uplinks, 1:1 cloud NAT of public addresses, and security-group style allow
-//! lists. It is not a kernel: it is the cloud or the LAN a cluster file describes, and traces say
-//! so.
+//! lists (stateful, as cloud security groups are: a member's replies come back). It is not a
+//! kernel: it is the cloud or the LAN a cluster file describes, and traces say so.
 //!
 //! A packet sent out an uplink goes to the member of a shared network that owns the nexthop
 //! (a LAN neighbour), else the fabric routes it by destination: a member of a shared network, or
@@ -102,6 +102,8 @@ pub(crate) fn send(r: &mut Run, ns: usize, dev: &str, mut skb: Skb, nexthop: Ipv
     let w = r.w;
     let Some(u) = &w.cluster.underlay else { return End::Exited { ns, dev: dev.to_string(), skb } };
     let me = member_of(w, ns, dev);
+    let p = &skb.pkt;
+    r.dev.underlay_sent.push((me.to_string(), p.src, p.dst, p.proto, p.sport, p.dport));
     let mine: Vec<&str> = u.networks.iter().filter(|(_, ms)| ms.contains(&me)).map(|(n, _)| n.as_str()).collect();
     let shared = |m: &Member| u.networks.iter().any(|(n, ms)| mine.contains(&n.as_str()) && ms.contains(m));
     let all: Vec<&Member> = u.networks.iter().flat_map(|(_, ms)| ms.iter()).collect();
@@ -186,8 +188,12 @@ fn deliver(r: &mut Run, ns: usize, dev: &str, mut skb: Skb, to: &Member, text: S
     let Some(&tns) = w.index.get(&to.ns) else { return End::Indeterminate { why: format!("underlay member {to}: no such namespace") } };
     let d = dev.to_string();
     r.step_pkt(ns, &skb.pkt, || StepKind::Device { dev: d, action: text });
+    let p = &skb.pkt;
+    // Security groups are stateful: the reply to a packet the member sent is let in.
+    let key = to.to_string();
+    let reply = r.dev.underlay_sent.iter().any(|(m, s, d, pr, sp, dp)| *m == key && *s == p.dst && *d == p.src && *pr == p.proto && *sp == p.dport && *dp == p.sport);
     for (m, allow) in &u.filters {
-        if m == to && !allow.iter().any(|a| a.allows(skb.pkt.src, skb.pkt.proto, skb.pkt.dport)) {
+        if m == to && !reply && !allow.iter().any(|a| a.allows(skb.pkt.src, skb.pkt.proto, skb.pkt.dport)) {
             let text = format!(
                 "the underlay filter (security group) of {to} allows no rule for {} from {}{}: dropped",
                 crate::model::types::proto_name(skb.pkt.proto).unwrap_or("?"),

@@ -53,6 +53,9 @@ pub(crate) enum EncapKind {
 pub(crate) struct RunState {
     /// Encapsulations built so far in this run.
     pub encaps: u32,
+    /// Packets that left an underlay member in this run, as (member, src, dst, proto, sport,
+    /// dport): the state a stateful security group keeps so that their replies come back.
+    pub underlay_sent: Vec<(String, std::net::Ipv4Addr, std::net::Ipv4Addr, u8, u16, u16)>,
 }
 
 impl RunState {
