@@ -203,6 +203,10 @@ impl Table {
         }
         debug_assert!(self.index.find(&self.chains, &chain.name).is_none());
         let i = self.chains.len();
+        // Grow by a quarter rather than doubling: an import's peak memory carries the slack.
+        if self.chains.len() == self.chains.capacity() {
+            self.chains.reserve_exact((i / 4).max(8));
+        }
         self.chains.push(chain);
         self.index.insert(&self.chains, i);
         i

@@ -14,11 +14,16 @@ use std::sync::Arc;
 /// XT_EXTENSION_MAXNAMELEN - 1: the longest chain name the kernel takes.
 const MAX_CHAIN: usize = 28;
 
+/// Rule texts are kept in chunks of a 32nd of the dump, within these bounds (see
+/// `Builder::keep_text`): the chunk being filled is the only memory an import holds beyond
+/// what it keeps.
+const TEXT_CHUNK: usize = 1 << 20;
+const TEXT_CHUNK_MIN: usize = 1 << 14;
+
 /// Builds a ruleset table by table; shared by the iptables-save and `iptables -S` readers.
 pub(crate) struct Builder<'t> {
     pub file: &'t str,
     pub text: &'t str,
-    pub source: u32,
     pub rs: Ruleset,
     pub diags: Vec<Diagnostic>,
     /// The table being filled and its header line.
@@ -29,16 +34,44 @@ pub(crate) struct Builder<'t> {
     /// (a kube-proxy node has 100k chains of 1 to 12 rules).
     last_chain: Option<usize>,
     pending: Vec<Rule>,
-    /// (chain, rule) of jumps to chains not declared when the rule was read; checked at COMMIT.
-    pending_jumps: Vec<(usize, usize)>,
+    /// (chain, rule, offset of the rule in the text) of jumps to chains not declared when the
+    /// rule was read; checked at COMMIT.
+    pending_jumps: Vec<(usize, usize, usize)>,
     words: Vec<Word<'t>>,
+    /// The rule texts of the chunk being filled, and its source id in `rs.sources`.
+    kept: String,
+    kept_source: u32,
 }
 
 impl<'t> Builder<'t> {
     pub fn new(file: &'t str, text: &'t str) -> Self {
         let mut rs = Ruleset::default();
-        let source = rs.add_source(file, Arc::from(text));
-        Builder { file, text, source, rs, diags: Vec::new(), cur: None, last_chain: None, pending: Vec::new(), pending_jumps: Vec::new(), words: Vec::with_capacity(32) }
+        let kept_source = rs.add_source(file, Arc::from(""));
+        let kept = String::with_capacity((text.len() / 32).clamp(TEXT_CHUNK_MIN, TEXT_CHUNK).min(text.len()));
+        Builder { file, text, rs, diags: Vec::new(), cur: None, last_chain: None, pending: Vec::new(), pending_jumps: Vec::new(), words: Vec::with_capacity(32), kept, kept_source }
+    }
+
+    /// Keeps a rule's text for traces and returns where it is. Only rule lines are kept (chain
+    /// declarations, headers and counter prefixes are a tenth of a kube-proxy dump), copied
+    /// into chunks of about `TEXT_CHUNK` bytes that become sources of their own under the same
+    /// file name: memory grows by the text kept, with no second copy of the whole dump.
+    fn keep_text(&mut self, s: &str) -> TextRef {
+        if !self.kept.is_empty() && self.kept.len() + s.len() + 1 > self.kept.capacity() {
+            self.seal_text();
+            self.kept_source = self.rs.add_source(self.file, Arc::from(""));
+        }
+        let start = self.kept.len();
+        self.kept.push_str(s);
+        self.kept.push('\n');
+        TextRef { source: self.kept_source, start: start as u32, end: (start + s.len()) as u32 }
+    }
+
+    /// Moves the chunk being filled into its source.
+    fn seal_text(&mut self) {
+        if let Some(slot) = self.rs.sources.get_mut(self.kept_source as usize) {
+            *slot = Arc::from(self.kept.as_str());
+        }
+        self.kept.clear();
     }
 
     pub fn span(&self, line: u32, col: u32) -> Span {
@@ -94,7 +127,7 @@ impl<'t> Builder<'t> {
         self.last_chain = None;
         // Only jumps whose chain did not exist when the rule was read can be missing now.
         let pending = std::mem::take(&mut self.pending_jumps);
-        for (ci, ri) in pending {
+        for (ci, ri, off) in pending {
             let Some(r) = t.chains.get(ci).and_then(|c| c.rules.get(ri)) else { continue };
             let (name, flag) = match &r.target {
                 Target::Jump(n) => (n.clone(), "-j"),
@@ -109,9 +142,10 @@ impl<'t> Builder<'t> {
                 }
                 continue;
             }
-            let text = self.rs.rule_text(r);
+            let text = &self.text[off.min(self.text.len())..];
+            let text = &text[..text.find('\n').unwrap_or(text.len())];
             let needle = format!("{flag} {name}");
-            let col = text.find(&needle).map(|p| self.col_of(r.text.start as usize + p + 3)).unwrap_or(0);
+            let col = text.find(&needle).map(|p| self.col_of(off + p + 3)).unwrap_or(0);
             let msg = format!("`{flag} {name}` jumps to a chain that table {} does not declare", t.name);
             self.diags.push(
                 Diagnostic::error(Span::new(self.file, r.line, col), "jump-to-missing-chain", msg)
@@ -248,9 +282,10 @@ impl<'t> Builder<'t> {
         }
         let counters = counters.or(parts.counters);
         let known_chain = parts.target_chain_known;
+        let text = self.keep_text(&self.text[rule_start..rule_end]);
         let rule = Rule {
             line,
-            text: TextRef { source: self.source, start: rule_start as u32, end: rule_end as u32 },
+            text,
             counters: counters.map(Box::new),
             base: parts.base,
             matches: parts.matches,
@@ -259,7 +294,7 @@ impl<'t> Builder<'t> {
         };
         if matches!(rule.target, Target::Jump(_) | Target::Goto(_)) && !known_chain {
             let Some(t) = self.cur.as_ref() else { return };
-            self.pending_jumps.push((ci, t.chains[ci].rules.len() + self.pending.len()));
+            self.pending_jumps.push((ci, t.chains[ci].rules.len() + self.pending.len(), rule_start));
         }
         self.pending.push(rule);
     }
@@ -293,6 +328,7 @@ impl<'t> Builder<'t> {
 
     pub fn finish(mut self) -> Parsed<Ruleset> {
         self.end_table();
+        self.seal_text();
         Parsed { value: self.rs, diagnostics: self.diags }
     }
 }
@@ -651,4 +687,44 @@ pub(crate) fn command<'t>(b: &mut Builder<'t>, ln: u32, off: usize, col: u32, cm
         }
     }
     b.recycle(words);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rule texts are kept in chunks: every rule's text is still its line from `-A` on, in a
+    /// dump large enough to fill several chunks, with and without counter prefixes.
+    #[test]
+    fn rule_texts_survive_chunking() {
+        let dump = crate::gen::kube_proxy::synthetic(1000, 10, 3).dump;
+        assert!(dump.len() > 2 * TEXT_CHUNK_MIN, "the dump must span chunks ({} bytes)", dump.len());
+        let counted: String = dump.lines().map(|l| if l.starts_with("-A") { format!("[3:4] {l}\n") } else { format!("{l}\n") }).collect();
+        for text in [&dump, &counted] {
+            let p = parse("x.rules", text);
+            assert!(p.diagnostics.is_empty(), "{:?}", p.diagnostics.first());
+            let rs = &p.value;
+            assert!(rs.sources.len() > 2, "{} sources", rs.sources.len());
+            assert!(rs.source_names.iter().all(|n| n == "x.rules"));
+            let lines: Vec<&str> = text.lines().collect();
+            let mut n = 0;
+            for r in rs.tables.iter().flat_map(|t| &t.chains).flat_map(|c| &c.rules) {
+                let line = lines[r.line as usize - 1];
+                assert_eq!(rs.rule_text(r), line.strip_prefix("[3:4] ").unwrap_or(line));
+                assert_eq!(rs.rule_file(r), "x.rules");
+                n += 1;
+            }
+            assert_eq!(n, text.lines().filter(|l| l.contains("-A ")).count());
+        }
+    }
+
+    /// The column of a jump to an undeclared chain points into the original line, after the
+    /// counter prefix, whatever chunk the rule text went to.
+    #[test]
+    fn missing_jump_column_points_into_the_line() {
+        let text = "*filter\n:INPUT ACCEPT [0:0]\n[1:2] -A INPUT -p tcp -j NOPE\nCOMMIT\n";
+        let p = parse("f", text);
+        let d = p.diagnostics.iter().find(|d| d.code == "jump-to-missing-chain").expect("diagnostic");
+        assert_eq!((d.span.line, d.span.col), (3, 26), "{d:?}");
+    }
 }

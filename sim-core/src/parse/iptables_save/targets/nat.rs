@@ -116,6 +116,8 @@ fn parse_nat(a: &mut Args, name: &str, opt_to: &'static str) -> Result<NatTarget
     if t.ranges.is_empty() {
         return Err(super::missing(start, &format!("-j {name}"), &format!("`{opt_to}`")));
     }
+    // One range is the rule (a kube-proxy node has 100k DNATs); drop the growth slack.
+    t.ranges.shrink_to_fit();
     Ok(t)
 }
 
