@@ -129,7 +129,7 @@ fn counters_from_iptables_save_c() {
     let nat = p.value.table(TableName::Nat).expect("nat");
     let r = &nat.chain("PREROUTING").expect("chain").rules[0];
     assert_eq!(r.line, 34);
-    assert_eq!(r.counters.map(|c| (c.packets, c.bytes)), Some((402612, 15051273)));
+    assert_eq!(r.counters.as_ref().map(|c| (c.packets, c.bytes)), Some((402612, 15051273)));
     assert_eq!(r.target, Target::Jump("KUBE-SERVICES".into()));
     // The text reference skips the counter prefix.
     assert!(p.value.rule_text(r).starts_with("-A PREROUTING -m comment"));

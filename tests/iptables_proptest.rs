@@ -122,7 +122,7 @@ fn any_match() -> impl Strategy<Value = Match> {
         (any::<bool>(), 0usize..4, word(), proptest::option::of(1u32..100000), any::<bool>(), proptest::option::of(1u32..=255), any::<bool>(), any::<bool>(), ip()).prop_map(
             |(n, c, name, seconds, reap, hitcount, rttl, rsource, mask)| {
                 let cmd = [RecentCmd::Set, RecentCmd::Rcheck, RecentCmd::Update, RecentCmd::Remove][c];
-                Match::Recent(RecentMatch {
+                Match::Recent(Box::new(RecentMatch {
                     neg: n,
                     cmd,
                     name,
@@ -132,7 +132,7 @@ fn any_match() -> impl Strategy<Value = Match> {
                     rttl: rttl && matches!(cmd, RecentCmd::Rcheck | RecentCmd::Update),
                     rsource,
                     mask,
-                })
+                }))
             }
         ),
         (any::<bool>(), "[a-zA-Z0-9_-]{1,31}", proptest::collection::vec(any::<bool>(), 1..=6), any::<bool>(), any::<bool>(), any::<bool>(), proptest::option::of(any::<u64>()), proptest::option::of(any::<u64>()))
@@ -144,7 +144,7 @@ fn any_match() -> impl Strategy<Value = Match> {
                 if let Some(v) = bgt {
                     counter_tests.push(("bytes-gt".to_string(), Some(false), v));
                 }
-                Match::Set(SetMatch {
+                Match::Set(Box::new(SetMatch {
                     neg: n,
                     name,
                     dirs: dirs.into_iter().map(|d| if d { SetDir::Src } else { SetDir::Dst }).collect(),
@@ -152,11 +152,11 @@ fn any_match() -> impl Strategy<Value = Match> {
                     no_update_counters: nuc,
                     no_update_subcounters: nusc,
                     counter_tests,
-                })
+                }))
             }),
         (proptest::option::of(iface()), proptest::option::of(iface()), proptest::option::of(any::<bool>()), proptest::option::of(any::<bool>()), proptest::option::of(any::<bool>()))
             .prop_filter("at least one", |(a, b, c, d, e)| a.is_some() || b.is_some() || c.is_some() || d.is_some() || e.is_some())
-            .prop_map(|(a, b, c, d, e)| Match::Physdev(PhysdevMatch { physdev_in: a, physdev_out: b, is_in: c, is_out: d, is_bridged: e })),
+            .prop_map(|(a, b, c, d, e)| Match::Physdev(Box::new(PhysdevMatch { physdev_in: a, physdev_out: b, is_in: c, is_out: d, is_bridged: e }))),
         neg(any::<[u8; 6]>().prop_map(Mac)).prop_map(Match::Mac),
         (prop_oneof![Just("1/sec"), Just("10/min"), Just("3/hour"), Just("1000/day"), Just("7/hour"), Just("25/sec")], 0u32..=10000)
             .prop_map(|(r, b)| Match::Limit(LimitMatch { rate: r.to_string(), burst: b })),
@@ -164,7 +164,7 @@ fn any_match() -> impl Strategy<Value = Match> {
         neg(prop_oneof![Just(PktType::Unicast), Just(PktType::Broadcast), Just(PktType::Multicast)]).prop_map(Match::Pkttype),
         (proptest::option::of(neg((any::<u32>(), any::<u32>()).prop_map(|(a, b)| OwnerId::Range(a.min(b), a.max(b))))), proptest::option::of(neg((0u32..100).prop_map(|g| OwnerId::Range(g, g + 5)))), proptest::option::of(any::<bool>()), any::<bool>())
             .prop_filter("at least one", |(u, g, s, _)| u.is_some() || g.is_some() || s.is_some())
-            .prop_map(|(uid, gid, socket_exists, sg)| Match::Owner(OwnerMatch { suppl_groups: sg && gid.is_some(), uid, gid, socket_exists })),
+            .prop_map(|(uid, gid, socket_exists, sg)| Match::Owner(Box::new(OwnerMatch { suppl_groups: sg && gid.is_some(), uid, gid, socket_exists }))),
         (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(t, n, r)| Match::Socket(SocketMatch { transparent: t, nowildcard: n, restore_skmark: r })),
         (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(l, v, a, i)| Match::Rpfilter(RpfilterMatch { loose: l, validmark: v, accept_local: a, invert: i })),
         prop_oneof![
@@ -173,7 +173,7 @@ fn any_match() -> impl Strategy<Value = Match> {
                 .prop_filter("at least one", |(a, b, c, d, e, f)| a.is_some() || b.is_some() || c.is_some() || d.is_some() || e.is_some() || f.is_some())
                 .prop_map(|(vproto, vaddr, vport, vdir, vmethod, vportctl)| IpvsMatch { ipvs: None, vproto, vaddr, vport, vdir, vmethod, vportctl }),
         ]
-        .prop_map(Match::Ipvs),
+        .prop_map(|m| Match::Ipvs(Box::new(m))),
         (proptest::option::of(neg((ip(), ip()).prop_map(|(a, b)| (a.min(b), a.max(b))))), proptest::option::of(neg((ip(), ip()).prop_map(|(a, b)| (a.min(b), a.max(b))))))
             .prop_filter("at least one", |(a, b)| a.is_some() || b.is_some())
             .prop_map(|(src, dst)| Match::Iprange(IprangeMatch { src, dst })),
@@ -183,7 +183,7 @@ fn any_match() -> impl Strategy<Value = Match> {
         "[a-zA-Z0-9_-]{1,31}".prop_map(Match::Nfacct),
         (any::<bool>(), any::<u32>(), any::<u32>()).prop_map(|(n, a, b)| Match::U32(Neg::new(n, format!("0x{a:x}=0x{b:x}&&0x0>>0x16&0x3c@0x0=0x1:0x{b:x}")))),
         ("[a-z]{3,8}x", proptest::collection::vec(("--[a-z]{2,6}", "[a-z0-9.:/]{1,6}").prop_map(|(o, v)| vec![o, v]), 0..3))
-            .prop_map(|(name, args)| Match::Unsupported { name, args: args.concat() }),
+            .prop_map(|(name, args)| Match::Unsupported { name: name.into(), args: args.concat().into() }),
     ]
 }
 
@@ -202,7 +202,7 @@ fn proto_matches(proto: u8) -> BoxedStrategy<Vec<Match>> {
         Match::Icmp(IcmpMatch { neg: n, icmp_type: t, code_min: lo, code_max: hi, name: None })
     });
     let sctp = (proptest::option::of(neg(port_range())), proptest::option::of(neg(port_range())))
-        .prop_map(|(sport, dport)| Match::Sctp(SctpMatch { sport, dport, chunk_types: None }));
+        .prop_map(|(sport, dport)| Match::Sctp(Box::new(SctpMatch { sport, dport, chunk_types: None })));
     let tcpmss = neg((any::<u16>(), any::<u16>()).prop_map(|(a, b)| (a.min(b), a.max(b)))).prop_map(Match::Tcpmss);
     match proto {
         6 => proptest::collection::vec(prop_oneof![tcp, multiport, tcpmss], 0..3).boxed(),
@@ -221,7 +221,7 @@ fn base(proto: Option<Neg<u8>>) -> impl Strategy<Value = BaseMatch> {
         proptest::option::of(iface()),
         proptest::option::of(any::<bool>().prop_map(|n| Neg::new(n, ()))),
     )
-        .prop_map(move |(src, dst, i, o, frag)| BaseMatch { src, dst, in_iface: i, out_iface: o, proto: proto.clone(), frag })
+        .prop_map(move |(src, dst, i, o, frag)| BaseMatch { src, dst, in_iface: i.map(Box::new), out_iface: o.map(Box::new), proto: proto.clone(), frag })
 }
 
 fn nat_range(l4: bool) -> impl Strategy<Value = NatRange> {
@@ -263,11 +263,11 @@ fn target(table: TableName, proto: Option<u8>) -> BoxedStrategy<Target> {
         (proptest::option::of(text(29).prop_filter("non-empty", |s| !s.is_empty())), proptest::option::of((0u8..8).prop_filter("not default", |l| *l != 4).prop_map(|l| l.to_string())), proptest::collection::vec(any::<bool>(), 5))
             .prop_map(|(prefix, level, f)| {
                 let names = ["--log-tcp-sequence", "--log-tcp-options", "--log-ip-options", "--log-uid", "--log-macdecode"];
-                Target::Log(LogTarget { prefix, level, flags: names.iter().zip(f).filter(|(_, b)| *b).map(|(n, _)| n.to_string()).collect() })
+                Target::Log(Box::new(LogTarget { prefix, level, flags: names.iter().zip(f).filter(|(_, b)| *b).map(|(n, _)| n.to_string()).collect() }))
             })
             .boxed(),
         (proptest::option::of(1u16..), proptest::option::of(text(63).prop_filter("non-empty", |s| !s.is_empty())), proptest::option::of(any::<u32>()), any::<bool>(), proptest::option::of(1u16..))
-            .prop_map(|(group, prefix, len, size, threshold)| Target::Nflog(NflogTarget { group, prefix, range: len.filter(|_| !size), size: len.filter(|_| size), threshold }))
+            .prop_map(|(group, prefix, len, size, threshold)| Target::Nflog(Box::new(NflogTarget { group, prefix, range: len.filter(|_| !size), size: len.filter(|_| size), threshold })))
             .boxed(),
         prop_oneof![
             (any::<u16>(), any::<bool>(), any::<bool>()).prop_map(|(n, b, c)| NfqueueTarget { num: Some(n), balance: None, bypass: b, cpu_fanout: c }),
@@ -275,15 +275,15 @@ fn target(table: TableName, proto: Option<u8>) -> BoxedStrategy<Target> {
         ]
         .prop_map(Target::Nfqueue)
         .boxed(),
-        ("[A-Z]{3,7}X", proptest::collection::vec("--[a-z]{2,6}", 1..3)).prop_map(|(name, args)| Target::Unsupported { name, args }).boxed(),
+        ("[A-Z]{3,7}X", proptest::collection::vec("--[a-z]{2,6}", 1..3)).prop_map(|(name, args)| Target::Unsupported { name: name.into(), args: args.into() }).boxed(),
     ];
     if proto == Some(6) {
         v.push(Just(Target::Reject(RejectWith::TcpReset)).boxed());
     }
     match table {
         TableName::Nat => {
-            v.push((nat_range(l4), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(r, a, b, c)| Target::Dnat(NatTarget { ranges: vec![r], random: a, random_fully: b, persistent: c })).boxed());
-            v.push((nat_range(l4), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(r, a, b, c)| Target::Snat(NatTarget { ranges: vec![r], random: a, random_fully: b, persistent: c })).boxed());
+            v.push((nat_range(l4), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(r, a, b, c)| Target::Dnat(Box::new(NatTarget { ranges: vec![r], random: a, random_fully: b, persistent: c }))).boxed());
+            v.push((nat_range(l4), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(r, a, b, c)| Target::Snat(Box::new(NatTarget { ranges: vec![r], random: a, random_fully: b, persistent: c }))).boxed());
             let masq = move || (proptest::option::of(port_range()), any::<bool>(), any::<bool>()).prop_map(move |(p, a, b)| MasqTarget { ports: p.filter(|_| l4), random: a, random_fully: b });
             v.push(masq().prop_map(Target::Masquerade).boxed());
             v.push(masq().prop_map(Target::Redirect).boxed());
@@ -292,12 +292,12 @@ fn target(table: TableName, proto: Option<u8>) -> BoxedStrategy<Target> {
         TableName::Raw => {
             v.push(Just(Target::Notrack).boxed());
             v.push(Just(Target::Trace).boxed());
-            v.push((any::<bool>(), proptest::option::of(1u16..), proptest::option::of(word())).prop_map(|(n, z, h)| Target::Ct(CtTarget { notrack: n, zone: z, helper: h, other: Vec::new() })).boxed());
+            v.push((any::<bool>(), proptest::option::of(1u16..), proptest::option::of(word())).prop_map(|(n, z, h)| Target::Ct(Box::new(CtTarget { notrack: n, zone: z, helper: h, other: Vec::new() }))).boxed());
         }
         TableName::Mangle => {
             v.push(Just(Target::Checksum).boxed());
             if matches!(proto, Some(6) | Some(17)) {
-                v.push((any::<u16>(), ip(), any::<u32>(), any::<u32>()).prop_map(|(p, i, a, b)| Target::Tproxy(TproxyTarget { on_port: p, on_ip: Some(i), mark: Some((a, b)) })).boxed());
+                v.push((any::<u16>(), ip(), any::<u32>(), any::<u32>()).prop_map(|(p, i, a, b)| Target::Tproxy(Box::new(TproxyTarget { on_port: p, on_ip: Some(i), mark: Some((a, b)) }))).boxed());
             }
         }
         _ => {}
@@ -320,7 +320,7 @@ fn rule(table: TableName) -> impl Strategy<Value = Rule> {
         .prop_map(|(base, pm, am, target, counters)| Rule {
             line: 0,
             text: TextRef::default(),
-            counters,
+            counters: counters.map(Box::new),
             base,
             matches: pm.into_iter().chain(am).collect(),
             target,
@@ -340,7 +340,7 @@ fn ruleset() -> impl Strategy<Value = Ruleset> {
             for (name, rules, (p, b)) in per {
                 let mut t = Table::new(name, 0);
                 for c in name.builtin_chains() {
-                    t.add_chain(Chain { name: c.to_string(), policy: Some(Policy::Drop), counters: Some(Counters { packets: p, bytes: b }), line: 0, rules: Vec::new() });
+                    t.add_chain(Chain { name: (*c).into(), policy: Some(Policy::Drop), counters: Some(Counters { packets: p, bytes: b }), line: 0, rules: Vec::new() });
                 }
                 t.add_chain(Chain { name: "X".into(), policy: None, counters: Some(Counters::default()), line: 0, rules });
                 t.add_chain(Chain { name: "Y".into(), policy: None, counters: Some(Counters::default()), line: 0, rules: Vec::new() });

@@ -160,7 +160,7 @@ impl Progress {
     fn draw(&self) {
         let d = self.done.load(Ordering::Relaxed).min(self.total);
         let width = 30;
-        let filled = if self.total == 0 { width } else { d * width / self.total };
+        let filled = (d * width).checked_div(self.total).unwrap_or(width);
         eprint!("\r[{}{}] {d}/{} flows", "#".repeat(filled), " ".repeat(width - filled), self.total);
     }
     /// Runs `f` while a thread redraws the bar every 100 ms.
@@ -219,7 +219,7 @@ fn run_both(before: &World, after: &World, flows: &[Flow]) -> CliResult<(Vec<Flo
 }
 
 pub fn run(a: Args) -> CliResult<u8> {
-    if a.after.is_some() == !a.change.is_empty() {
+    if a.after.is_some() != a.change.is_empty() {
         return Err(CliError::unusable(if a.after.is_some() {
             "give either a second state or --change, not both"
         } else {

@@ -15,6 +15,7 @@ pub mod show;
 pub mod state;
 pub mod test;
 pub mod trace;
+pub mod verify;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -39,6 +40,7 @@ pub enum Command {
     #[command(subcommand)]
     Gen(gen::Command),
     Probe(probe::Args),
+    Verify(verify::Args),
     Completions(completions::Args),
 }
 
@@ -53,6 +55,7 @@ pub fn run(cli: Cli) -> CliResult<u8> {
         Command::Lint(a) => lint::run(a),
         Command::Gen(a) => gen::run(a),
         Command::Probe(a) => probe::run(a),
+        Command::Verify(a) => verify::run(a),
         Command::Completions(a) => completions::run(a),
     }
 }

@@ -691,7 +691,7 @@ fn rule_add(cx: &mut Cx<'_>, ns: &mut Namespace, ln: u32, verb: Word<'_>, rest: 
     };
     let text = crate::engine::routing::rule_text(&r);
     // `fib_rules.c:rule_exists` (iproute2 adds with NLM_F_EXCL).
-    if ns.rules.iter().any(|x| *x == r) {
+    if ns.rules.contains(&r) {
         cx.error(ln, verb.col, "rule-exists", format!("this rule exists at priority {pref} (kernel: \"File exists\")"));
         return;
     }

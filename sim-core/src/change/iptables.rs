@@ -32,7 +32,7 @@ fn current_table(ns: &Namespace, name: TableName, line: u32) -> Table {
     }
     let mut t = Table::new(name, line);
     for b in name.builtin_chains() {
-        t.add_chain(Chain { name: b.to_string(), policy: Some(Policy::Accept), counters: None, line: 0, rules: Vec::new() });
+        t.add_chain(Chain { name: (*b).into(), policy: Some(Policy::Accept), counters: None, line: 0, rules: Vec::new() });
     }
     t
 }
@@ -140,7 +140,7 @@ fn declare(cx: &mut Cx<'_>, b: &mut Block, ln: u32, col0: u32, decl: &str) {
             cx.done(ln, format!("{tname} {name}: declared again, so flushed ({n} rule(s) removed, as iptables-restore --noflush does)"));
         }
         None => {
-            b.table.add_chain(Chain { name: name.to_string(), policy: None, counters: None, line: ln, rules: Vec::new() });
+            b.table.add_chain(Chain { name: name.into(), policy: None, counters: None, line: ln, rules: Vec::new() });
             cx.done(ln, format!("{tname} {name}: chain created"));
         }
     }
@@ -510,7 +510,7 @@ fn exec(cx: &mut Cx<'_>, t: &mut Table, src: u32, ln: u32, off: usize, line: &st
                 cx.error(ln, ccol, "chain-exists", format!("table {tn} already has a chain `{chain}` (iptables: \"Chain already exists\")"));
                 return false;
             }
-            t.add_chain(Chain { name: chain.clone(), policy: None, counters: None, line: ln, rules: Vec::new() });
+            t.add_chain(Chain { name: chain.as_str().into(), policy: None, counters: None, line: ln, rules: Vec::new() });
             cx.done(ln, format!("{tn} {chain}: chain created"));
             true
         }
@@ -524,7 +524,7 @@ fn exec(cx: &mut Cx<'_>, t: &mut Table, src: u32, ln: u32, off: usize, line: &st
                     }
                     vec![c.clone()]
                 }
-                None => t.chains.iter().filter(|c| !c.is_builtin()).map(|c| c.name.clone()).collect(),
+                None => t.chains.iter().filter(|c| !c.is_builtin()).map(|c| c.name.to_string()).collect(),
             };
             // All or nothing: both backends commit `-X` as one transaction.
             for c in &targets {
@@ -539,7 +539,7 @@ fn exec(cx: &mut Cx<'_>, t: &mut Table, src: u32, ln: u32, off: usize, line: &st
                     return false;
                 }
             }
-            t.chains.retain(|c| !targets.contains(&c.name));
+            t.chains.retain(|c| !targets.iter().any(|x| **x == *c.name));
             t.reindex();
             cx.done(ln, format!("{tn}: chain(s) deleted: {}", if targets.is_empty() { "none".to_string() } else { targets.join(", ") }));
             true

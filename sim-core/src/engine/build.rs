@@ -82,15 +82,15 @@ impl R {
         self.w(&format!("! -d {}", addrmask(cidr)))
     }
     pub fn i(mut self, dev: &str) -> R {
-        self.rule.base.in_iface = Some(Neg::pos(IfName::parse(dev)));
+        self.rule.base.in_iface = Some(Box::new(Neg::pos(IfName::parse(dev))));
         self.w(&format!("-i {dev}"))
     }
     pub fn o(mut self, dev: &str) -> R {
-        self.rule.base.out_iface = Some(Neg::pos(IfName::parse(dev)));
+        self.rule.base.out_iface = Some(Box::new(Neg::pos(IfName::parse(dev))));
         self.w(&format!("-o {dev}"))
     }
     pub fn not_o(mut self, dev: &str) -> R {
-        self.rule.base.out_iface = Some(Neg::new(true, IfName::parse(dev)));
+        self.rule.base.out_iface = Some(Box::new(Neg::new(true, IfName::parse(dev))));
         self.w(&format!("! -o {dev}"))
     }
     pub fn p(mut self, proto: &str) -> R {
@@ -154,12 +154,12 @@ impl R {
             "ACCEPT" => Target::Accept,
             "DROP" => Target::Drop,
             "RETURN" => Target::Return,
-            c => Target::Jump(c.to_string()),
+            c => Target::Jump(c.into()),
         };
         self.w(&format!("-j {target}"))
     }
     pub fn goto(mut self, chain: &str) -> R {
-        self.rule.target = Target::Goto(chain.to_string());
+        self.rule.target = Target::Goto(chain.into());
         self.w(&format!("-g {chain}"))
     }
     pub fn reject(mut self, with: RejectWith) -> R {
@@ -186,11 +186,11 @@ impl R {
         NatRange { min_ip, max_ip, ports, base_port: None }
     }
     pub fn dnat(mut self, to: &str) -> R {
-        self.rule.target = Target::Dnat(NatTarget { ranges: vec![Self::nat_range(to)], ..Default::default() });
+        self.rule.target = Target::Dnat(Box::new(NatTarget { ranges: vec![Self::nat_range(to)], ..Default::default() }));
         self.w(&format!("-j DNAT --to-destination {to}"))
     }
     pub fn snat(mut self, to: &str) -> R {
-        self.rule.target = Target::Snat(NatTarget { ranges: vec![Self::nat_range(to)], ..Default::default() });
+        self.rule.target = Target::Snat(Box::new(NatTarget { ranges: vec![Self::nat_range(to)], ..Default::default() }));
         self.w(&format!("-j SNAT --to-source {to}"))
     }
     pub fn masquerade(mut self, random_fully: bool) -> R {
@@ -214,11 +214,11 @@ impl R {
         self.w(&format!("-j MARK --set-xmark 0x{bits:x}/0x0"))
     }
     pub fn notrack(mut self) -> R {
-        self.rule.target = Target::Ct(CtTarget { notrack: true, ..Default::default() });
+        self.rule.target = Target::Ct(Box::new(CtTarget { notrack: true, ..Default::default() }));
         self.w("-j CT --notrack")
     }
     pub fn log(mut self) -> R {
-        self.rule.target = Target::Log(LogTarget::default());
+        self.rule.target = Target::Log(Box::default());
         self.w("-j LOG")
     }
 }
@@ -487,7 +487,7 @@ impl NsB {
                     None => "-",
                 };
                 let (l, _, _) = push(format!(":{name} {p} [0:0]"), &mut text);
-                out.push(Chain { name: name.clone(), policy: *pol, counters: None, line: l, rules: vec![] });
+                out.push(Chain { name: name.into(), policy: *pol, counters: None, line: l, rules: vec![] });
             }
             let pos: std::collections::HashMap<&str, usize> = out.iter().enumerate().map(|(i, c)| (c.name.as_str(), i)).collect();
             let pos: std::collections::HashMap<String, usize> = pos.into_iter().map(|(k, v)| (k.to_string(), v)).collect();

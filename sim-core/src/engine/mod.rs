@@ -266,7 +266,7 @@ pub struct World {
 
 fn prepare_table(rs: &crate::model::ruleset::Ruleset, tidx: usize) -> PTable {
     let t = &rs.tables[tidx];
-    let by_name: HashMap<String, u32> = t.chains.iter().enumerate().map(|(i, c)| (c.name.clone(), i as u32)).collect();
+    let by_name: HashMap<String, u32> = t.chains.iter().enumerate().map(|(i, c)| (c.name.to_string(), i as u32)).collect();
     let chains = t
         .chains
         .iter()
@@ -281,7 +281,7 @@ fn prepare_table(rs: &crate::model::ruleset::Ruleset, tidx: usize) -> PTable {
                 .rules
                 .iter()
                 .map(|r| match &r.target {
-                    crate::model::ruleset::Target::Jump(n) | crate::model::ruleset::Target::Goto(n) => by_name.get(n).copied(),
+                    crate::model::ruleset::Target::Jump(n) | crate::model::ruleset::Target::Goto(n) => by_name.get(n.as_str()).copied(),
                     _ => None,
                 })
                 .collect(),

@@ -482,9 +482,9 @@ mod matches {
 
     #[test]
     fn physdev_without_bridge() {
-        let w = server_drop(Match::Physdev(PhysdevMatch { is_bridged: Some(false), ..Default::default() }), "-m physdev --physdev-is-bridged");
+        let w = server_drop(Match::Physdev(Box::new(PhysdevMatch { is_bridged: Some(false), ..Default::default() })), "-m physdev --physdev-is-bridged");
         assert!(!dropped(&w, 80, IPPROTO_TCP));
-        let w = server_drop(Match::Physdev(PhysdevMatch { is_bridged: Some(true), ..Default::default() }), "-m physdev ! --physdev-is-bridged");
+        let w = server_drop(Match::Physdev(Box::new(PhysdevMatch { is_bridged: Some(true), ..Default::default() })), "-m physdev ! --physdev-is-bridged");
         assert!(dropped(&w, 80, IPPROTO_TCP));
     }
 
@@ -494,9 +494,9 @@ mod matches {
         let r = run(&w, "client", "10.0.0.2", 80, IPPROTO_TCP);
         assert_eq!(only(&r).result, ClientResult::Timeout);
         assert!(only(&r).summary.contains("fresh token bucket"));
-        let w = server_drop(Match::Hashlimit(HashlimitMatch { name: "h".into(), rate: "1/sec".into(), above: true, ..Default::default() }), "-m hashlimit --hashlimit-above 1/sec");
+        let w = server_drop(Match::Hashlimit(Box::new(HashlimitMatch { name: "h".into(), rate: "1/sec".into(), above: true, ..Default::default() })), "-m hashlimit --hashlimit-above 1/sec");
         assert!(!dropped(&w, 80, IPPROTO_TCP));
-        let rc = |cmd| Match::Recent(RecentMatch { neg: false, cmd, name: "r".into(), seconds: Some(60), reap: false, hitcount: None, rttl: false, rsource: true, mask: ip("255.255.255.255") });
+        let rc = |cmd| Match::Recent(Box::new(RecentMatch { neg: false, cmd, name: "r".into(), seconds: Some(60), reap: false, hitcount: None, rttl: false, rsource: true, mask: ip("255.255.255.255") }));
         let w = server_drop(rc(RecentCmd::Rcheck), "-m recent --rcheck --name r");
         let r = run(&w, "client", "10.0.0.2", 80, IPPROTO_TCP);
         assert_eq!(only(&r).result, ClientResult::Connected);
@@ -508,7 +508,7 @@ mod matches {
     #[test]
     fn owner_needs_uid_and_connmark_save_restore() {
         let mut b = pair();
-        b.ns("client").ipt("filter", "OUTPUT", R::new().m("-m owner --uid-owner 1000", Match::Owner(OwnerMatch { uid: Some(Neg::pos(OwnerId::Range(1000, 1000))), ..Default::default() })).j("DROP"));
+        b.ns("client").ipt("filter", "OUTPUT", R::new().m("-m owner --uid-owner 1000", Match::Owner(Box::new(OwnerMatch { uid: Some(Neg::pos(OwnerId::Range(1000, 1000))), ..Default::default() }))).j("DROP"));
         let w = b.build().expect("world");
         assert_eq!(result(&w, "client", "10.0.0.2", 80, IPPROTO_TCP), ClientResult::Indeterminate);
         let spec = FlowSpec { uid: Some(1000), ..FlowSpec::client("t", "client", ip("10.0.0.2"), 80, IPPROTO_TCP) };
@@ -648,7 +648,7 @@ fn ipset_match_in_a_flow() {
             line: 1,
             incomplete: false,
         });
-        let m = Match::Set(SetMatch { neg: false, name: "blocked".into(), dirs: vec![SetDir::Src], return_nomatch: false, no_update_counters: false, no_update_subcounters: false, counter_tests: vec![] });
+        let m = Match::Set(Box::new(SetMatch { neg: false, name: "blocked".into(), dirs: vec![SetDir::Src], return_nomatch: false, no_update_counters: false, no_update_subcounters: false, counter_tests: vec![] }));
         b.ns("server").ipt("filter", "INPUT", R::new().m("-m set --match-set blocked src", m).j("DROP"));
         b.build().expect("world")
     };

@@ -525,7 +525,7 @@ mod tests {
             text: TextRef { source: src, start: 0, end: 10 },
             counters: None,
             base: BaseMatch::default(),
-            matches: vec![Match::Set(SetMatch {
+            matches: vec![Match::Set(Box::new(SetMatch {
                 neg: false,
                 name: "KUBE-X".into(),
                 dirs: vec![SetDir::Dst],
@@ -533,7 +533,7 @@ mod tests {
                 no_update_counters: false,
                 no_update_subcounters: false,
                 counter_tests: Vec::new(),
-            })],
+            }))],
             target: Target::Accept,
             unreadable: None,
         };

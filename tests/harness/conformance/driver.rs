@@ -80,6 +80,49 @@ pub struct Summary {
     pub elapsed: Duration,
     /// Outcome counts over all flows, by the kernel's result (`connected`, `timeout`...).
     pub results: std::collections::BTreeMap<String, usize>,
+    /// What the flows went through, from nfpath's traces: rule verdicts by table, policies,
+    /// policy-routing rules, NAT seen by a receiver, drop reasons (see [`coverage`]).
+    pub coverage: std::collections::BTreeMap<String, usize>,
+}
+
+/// Counts what one flow's predicted walk exercised, so that a run can show that its agreement
+/// is not vacuous (rules that fire, NAT that the receiver sees, policy routing that selects).
+pub fn coverage(v: &super::run::FlowVerdict, into: &mut std::collections::BTreeMap<String, usize>) {
+    use sim_core::trace::StepKind;
+    let mut keys = std::collections::BTreeSet::new();
+    for o in &v.predicted.outcomes {
+        for s in &o.steps {
+            match &s.kind {
+                StepKind::Netfilter { table, rule, verdict, .. } if *rule > 0 => {
+                    let verdict = verdict.split_whitespace().next().unwrap_or("");
+                    keys.insert(format!("rule {table} {verdict}"));
+                }
+                StepKind::Netfilter { table, chain, rule: 0, verdict, .. } if verdict.ends_with("DROP") => {
+                    keys.insert(format!("policy {table} {chain} DROP"));
+                }
+                StepKind::FibRule { priority, .. } if !matches!(priority, 0 | 32766 | 32767) => {
+                    keys.insert("ip rule (custom) selected".to_string());
+                }
+                _ => {}
+            }
+        }
+        if let Some(r) = o.reason {
+            keys.insert(format!("reason {}", r.as_str()));
+        }
+    }
+    if let Some(r) = &v.observed.received {
+        let (from, to) = (&v.flow.from, v.flow.to.rsplit_once('/').map_or(v.flow.to.as_str(), |x| x.0));
+        if r.local != to {
+            keys.insert("received with a rewritten destination".into());
+        }
+        let _ = from;
+        if !r.peer.ends_with(&format!(":{}", v.flow.sport)) {
+            keys.insert("received with a rewritten source port".into());
+        }
+    }
+    for k in keys {
+        *into.entry(k).or_default() += 1;
+    }
 }
 
 impl Summary {
@@ -229,6 +272,7 @@ pub fn run_random(cfg: &DriverConfig) -> Summary {
                         sm.flows_agreed += r.flows.iter().filter(|f| f.disagreement.is_none()).count();
                         for f in &r.flows {
                             *sm.results.entry(f.observed.result.clone()).or_default() += 1;
+                            coverage(f, &mut sm.coverage);
                         }
                         if r.agrees() {
                             sm.agreed += 1;

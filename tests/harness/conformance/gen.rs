@@ -109,7 +109,7 @@ fn gene(n: usize) -> impl Strategy<Value = Vec<u32>> {
 }
 
 /// Random genomes: 2 to 6 namespaces, up to 4 extra devices, 6 route edits, 4 sysctls, 1 to 5
-/// flows, 16 iptables rules and 3 policies.
+/// flows, 24 iptables rules and 2 DROP policies.
 pub fn genome() -> impl Strategy<Value = Genome> {
     (
         gene(6),
@@ -118,8 +118,8 @@ pub fn genome() -> impl Strategy<Value = Genome> {
         vec(gene(4), 0..=4),
         vec(gene(5), 1..=5),
         gene(36),
-        vec(gene(24), 0..=16),
-        vec(gene(3), 0..=3),
+        vec(gene(24), 0..=24),
+        vec(gene(3), 0..=2),
     )
         .prop_map(|(shape, devices, routes, sysctls, flows, listen, rules, policies)| Genome {
             shape,
@@ -852,8 +852,8 @@ fn write_rule(d: &mut Draw, plan: &Plan, ns: usize) -> Option<(&'static str, Str
         words.push(format!("-p {p}"));
     }
     let n = match d.below(10) {
-        0..=1 => 0,
-        2..=5 => 1,
+        0 => 0,
+        1..=5 => 1,
         6..=8 => 2,
         _ => 3,
     };
@@ -1038,18 +1038,45 @@ pub fn render(g: &Genome) -> Case {
             p.ns[ns].ipt.entry((table, chain)).or_default().push(words);
         }
     }
+    // A user chain with rules is entered from the chain above it: when no rule jumps there yet,
+    // the chain above starts with a jump, so that its rules see the traffic.
+    for nsp in &mut p.ns {
+        for level in (1..=MAX_LEVEL).rev() {
+            let keys: Vec<(&'static str, String)> = nsp.ipt.keys().filter(|(_, c)| c.ends_with(&level.to_string())).cloned().collect();
+            for (table, chain) in keys {
+                let hook = &chain[..chain.len() - 1];
+                let parent = if level == 1 {
+                    ALL.iter().find(|h| h.short() == hook).map(|h| h.chain().to_string()).unwrap_or_default()
+                } else {
+                    format!("{hook}{}", level - 1)
+                };
+                let entered = nsp.ipt.iter().any(|((t, _), rules)| {
+                    *t == table && rules.iter().any(|r| r.ends_with(&format!("-j {chain}")) || r.ends_with(&format!("-g {chain}")))
+                });
+                if !entered {
+                    nsp.ipt.entry((table, parent)).or_default().insert(0, format!("-j {chain}"));
+                }
+            }
+        }
+    }
     for gp in &g.policies {
         let d = &mut Draw::new(gp);
         let ns = d.below(n);
+        // (Not raw OUTPUT: there no packet of a new connection has a conntrack entry yet, so a
+        // DROP policy silences the namespace entirely.)
         let (table, chain) = *d.pick(&[
             ("filter", "FORWARD"),
             ("filter", "INPUT"),
             ("filter", "OUTPUT"),
             ("filter", "FORWARD"),
+            ("filter", "INPUT"),
             ("mangle", "PREROUTING"),
-            ("raw", "OUTPUT"),
         ]);
         p.ns[ns].policies.insert((table, chain), "DROP");
+        // As firewalls with a DROP policy usually do: answers to accepted traffic pass.
+        if !d.chance(30) {
+            p.ns[ns].ipt.entry((table, chain.to_string())).or_default().insert(0, "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT".into());
+        }
     }
     finish(p)
 }

@@ -1,17 +1,20 @@
 //! `-m` match extensions, one variant each, with the exact options iptables-save prints. The
 //! field comments give the kernel semantics the engine implements (see `engine/xt/`).
 
+use super::names::{Name, Words};
 use crate::model::types::{AddrMask, IfName, Mac, Neg, PortRange};
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 
-/// One `-m NAME [options]` block.
+/// One `-m NAME [options]` block. 40 bytes: the variants whose options take more room and that
+/// rules seldom carry (sctp, recent, set, physdev, owner, ipvs, hashlimit) are boxed, since a
+/// node holds hundreds of thousands of matches.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "match", content = "args", rename_all = "lowercase")]
 pub enum Match {
     Tcp(TcpMatch),
     Udp(UdpMatch),
-    Sctp(SctpMatch),
+    Sctp(Box<SctpMatch>),
     Icmp(IcmpMatch),
     Multiport(MultiportMatch),
     Addrtype(AddrtypeMatch),
@@ -21,25 +24,25 @@ pub enum Match {
     State(StateMatch),
     Comment(String),
     Statistic(StatisticMatch),
-    Recent(RecentMatch),
-    Set(SetMatch),
-    Physdev(PhysdevMatch),
+    Recent(Box<RecentMatch>),
+    Set(Box<SetMatch>),
+    Physdev(Box<PhysdevMatch>),
     Mac(Neg<Mac>),
     Limit(LimitMatch),
     Length(Neg<(u16, u16)>),
     Tcpmss(Neg<(u16, u16)>),
     Pkttype(Neg<PktType>),
-    Owner(OwnerMatch),
+    Owner(Box<OwnerMatch>),
     Socket(SocketMatch),
     Rpfilter(RpfilterMatch),
-    Ipvs(IpvsMatch),
+    Ipvs(Box<IpvsMatch>),
     Iprange(IprangeMatch),
-    Hashlimit(HashlimitMatch),
+    Hashlimit(Box<HashlimitMatch>),
     Nfacct(String),
     /// `-m u32 --u32 "..."`: kept as text; evaluation is indeterminate.
     U32(Neg<String>),
     /// Any other module: its name and the option words as written.
-    Unsupported { name: String, args: Vec<String> },
+    Unsupported { name: Name, args: Words },
 }
 
 impl Match {

@@ -3,14 +3,15 @@
 //! `Unsupported { name, args }` with its text so that outcomes reaching it become indeterminate.
 
 pub mod matches;
+pub mod names;
 pub mod targets;
 
 pub use matches::*;
+pub use names::{Name, Words};
 pub use targets::*;
 
 use crate::model::types::{AddrMask, IfName, Neg};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -98,26 +99,29 @@ pub struct TextRef {
     pub end: u32,
 }
 
-/// Base match fields of `struct ipt_ip` (`ip_tables.c:ip_packet_match`).
+/// Base match fields of `struct ipt_ip` (`ip_tables.c:ip_packet_match`). Interface names are
+/// boxed: most rules test none, and inline they would double the size of every rule.
 #[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct BaseMatch {
     pub src: Option<Neg<AddrMask>>,
     pub dst: Option<Neg<AddrMask>>,
-    pub in_iface: Option<Neg<IfName>>,
-    pub out_iface: Option<Neg<IfName>>,
+    pub in_iface: Option<Box<Neg<IfName>>>,
+    pub out_iface: Option<Box<Neg<IfName>>>,
     /// IP protocol number; `-p all` is the same as no `-p`.
     pub proto: Option<Neg<u8>>,
     /// `-f` (true: only non-first fragments; `! -f`: only first fragments and unfragmented).
     pub frag: Option<Neg<()>>,
 }
 
-/// One `-A` line.
+/// One `-A` line. Kept small (136 bytes) because a kube-proxy node has hundreds of thousands:
+/// what most rules lack (counters, interface names, the reason a rule is unreadable, large
+/// extension options) is boxed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Rule {
     /// 1-based line in the source file (0 for rules nfpath created, e.g. from a what-if change).
     pub line: u32,
     pub text: TextRef,
-    pub counters: Option<Counters>,
+    pub counters: Option<Box<Counters>>,
     pub base: BaseMatch,
     /// The `-m` modules in the order written.
     pub matches: Vec<Match>,
@@ -125,12 +129,13 @@ pub struct Rule {
     /// Set when the line could not be read in full (e.g. a garbled `DNAT --to-destination  
     /// --random` from a version-skewed iptables-save). The rule is kept; any packet that
     /// reaches it ends indeterminate, naming this reason and the line.
-    pub unreadable: Option<String>,
+    pub unreadable: Option<Box<String>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Chain {
-    pub name: String,
+    /// Shared with every `-j`/`-g` of the table that names this chain.
+    pub name: Name,
     /// `Some` for built-in chains (`:INPUT ACCEPT [0:0]`), `None` for user chains (`:X - [0:0]`).
     pub policy: Option<Policy>,
     pub counters: Option<Counters>,
@@ -145,7 +150,7 @@ impl Chain {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Table {
     pub name: TableName,
     /// Line of the `*table` header.
@@ -153,12 +158,19 @@ pub struct Table {
     /// Chains in declaration order.
     pub chains: Vec<Chain>,
     #[serde(skip)]
-    index: HashMap<String, usize>,
+    index: ChainIndex,
+}
+
+/// Tables are equal when their name, line and chains are; the name index is derived data.
+impl PartialEq for Table {
+    fn eq(&self, o: &Table) -> bool {
+        self.name == o.name && self.line == o.line && self.chains == o.chains
+    }
 }
 
 impl Table {
     pub fn new(name: TableName, line: u32) -> Self {
-        Table { name, line, chains: Vec::new(), index: HashMap::new() }
+        Table { name, line, chains: Vec::new(), index: ChainIndex::default() }
     }
     pub fn chain(&self, name: &str) -> Option<&Chain> {
         self.chain_index(name).map(|i| &self.chains[i])
@@ -167,32 +179,125 @@ impl Table {
         self.chain_index(name).map(move |i| &mut self.chains[i])
     }
     pub fn chain_index(&self, name: &str) -> Option<usize> {
-        if self.index.len() == self.chains.len() {
-            return self.index.get(name).copied();
+        if self.index.len == self.chains.len() {
+            return self.index.find(&self.chains, name);
         }
         self.chains.iter().position(|c| c.name == name)
     }
     /// Adds a chain (or returns the existing one's index).
     pub fn add_chain(&mut self, chain: Chain) -> usize {
-        if let Some(i) = self.chain_index(&chain.name) {
-            return i;
-        }
         // Rebuild only when chains were edited directly; rebuilding on every add made loading
         // a dump with many chains quadratic.
-        if self.index.len() != self.chains.len() {
+        if self.index.len != self.chains.len() {
             self.reindex();
         }
+        if let Some(i) = self.index.find(&self.chains, &chain.name) {
+            return i;
+        }
+        self.push_chain(chain)
+    }
+    /// Adds a chain the caller knows is not in the table yet (the importer has just looked).
+    pub(crate) fn push_chain(&mut self, chain: Chain) -> usize {
+        if self.index.len != self.chains.len() {
+            self.reindex();
+        }
+        debug_assert!(self.index.find(&self.chains, &chain.name).is_none());
         let i = self.chains.len();
-        self.index.insert(chain.name.clone(), i);
+        // Grow by a quarter rather than doubling: an import's peak memory carries the slack.
+        if self.chains.len() == self.chains.capacity() {
+            self.chains.reserve_exact((i / 4).max(8));
+        }
         self.chains.push(chain);
+        self.index.insert(&self.chains, i);
         i
     }
     /// Rebuilds the name index after chains were edited directly.
     pub fn reindex(&mut self) {
-        self.index = self.chains.iter().enumerate().map(|(i, c)| (c.name.clone(), i)).collect();
+        self.index = ChainIndex::default();
+        for i in 0..self.chains.len() {
+            self.index.insert(&self.chains, i);
+        }
     }
     pub fn rule_count(&self) -> usize {
         self.chains.iter().map(|c| c.rules.len()).sum()
+    }
+}
+
+/// Chain name -> position in `Table::chains`: open addressing over the chain vector itself, so
+/// the index holds 4 bytes per slot rather than a second copy of every name. A slot is the
+/// chain's position plus one (0 is empty); probing is linear; the table is kept at most half
+/// full.
+#[derive(Clone, Debug, Default)]
+struct ChainIndex {
+    slots: Vec<u32>,
+    /// Chains indexed (equal to `chains.len()` unless chains were edited directly).
+    len: usize,
+}
+
+/// A multiplicative hash over 8-byte words: chain names are 5 to 28 bytes and often share long
+/// prefixes (`KUBE-SEP-`), which the word mixing spreads well enough for linear probing.
+pub(crate) fn name_hash(s: &[u8]) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h = (s.len() as u64).wrapping_mul(K);
+    let mut chunks = s.chunks_exact(8);
+    for c in &mut chunks {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(c);
+        h = (h ^ u64::from_le_bytes(b)).wrapping_mul(K);
+        h ^= h >> 32;
+    }
+    let r = chunks.remainder();
+    if !r.is_empty() {
+        let mut b = [0u8; 8];
+        b[..r.len()].copy_from_slice(r);
+        h = (h ^ u64::from_le_bytes(b)).wrapping_mul(K);
+        h ^= h >> 32;
+    }
+    h.wrapping_mul(K)
+}
+
+impl ChainIndex {
+    fn find(&self, chains: &[Chain], name: &str) -> Option<usize> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut at = (name_hash(name.as_bytes()) >> 32) as usize & mask;
+        loop {
+            match self.slots[at] {
+                0 => return None,
+                s => {
+                    let i = s as usize - 1;
+                    if chains.get(i).is_some_and(|c| c.name == name) {
+                        return Some(i);
+                    }
+                }
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    /// Indexes `chains[i]`, which must not be indexed yet.
+    fn insert(&mut self, chains: &[Chain], i: usize) {
+        if (self.len + 1) * 2 > self.slots.len() {
+            let cap = ((self.len + 1) * 2).next_power_of_two().max(16);
+            let old = std::mem::replace(&mut self.slots, vec![0; cap]);
+            for s in old.into_iter().filter(|&s| s != 0) {
+                self.place(chains, s);
+            }
+        }
+        self.place(chains, i as u32 + 1);
+        self.len += 1;
+    }
+
+    fn place(&mut self, chains: &[Chain], slot: u32) {
+        let mask = self.slots.len() - 1;
+        let name = chains.get(slot as usize - 1).map(|c| c.name.as_bytes()).unwrap_or_default();
+        let mut at = (name_hash(name) >> 32) as usize & mask;
+        while self.slots[at] != 0 {
+            at = (at + 1) & mask;
+        }
+        self.slots[at] = slot;
     }
 }
 
@@ -234,5 +339,46 @@ impl Ruleset {
     }
     pub fn rule_count(&self) -> usize {
         self.tables.iter().map(|t| t.rule_count()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(name: &str) -> Chain {
+        Chain { name: name.into(), policy: None, counters: None, line: 0, rules: Vec::new() }
+    }
+
+    #[test]
+    fn chain_index_finds_every_chain_and_survives_direct_edits() {
+        let mut t = Table::new(TableName::Nat, 1);
+        let names: Vec<String> = (0..5000).map(|i| format!("KUBE-SEP-{:016X}", (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))).collect();
+        for (i, n) in names.iter().enumerate() {
+            assert_eq!(t.add_chain(chain(n)), i);
+        }
+        assert_eq!(t.add_chain(chain(&names[17])), 17, "an existing chain is not added twice");
+        for (i, n) in names.iter().enumerate() {
+            assert_eq!(t.chain_index(n), Some(i));
+        }
+        assert_eq!(t.chain_index("KUBE-SEP-NOPE"), None);
+        assert_eq!(t.chain_index(""), None);
+        // Chains edited directly: lookups fall back to a scan, and the next add reindexes.
+        t.chains.swap(0, 1);
+        t.chains.pop();
+        assert_eq!(t.chain_index(&names[0]), Some(1));
+        assert_eq!(t.chain_index(&names[4999]), None);
+        assert_eq!(t.add_chain(chain("X")), 4999);
+        assert_eq!(t.chain_index(&names[1]), Some(0));
+        assert_eq!(t.chain_index("X"), Some(4999));
+    }
+
+    #[test]
+    fn rule_and_its_parts_stay_small() {
+        // The import budget (issue 7: memory at most 3x the text) rests on these sizes.
+        assert!(std::mem::size_of::<Rule>() <= 136, "Rule is {} bytes", std::mem::size_of::<Rule>());
+        assert!(std::mem::size_of::<Match>() <= 40, "Match is {} bytes", std::mem::size_of::<Match>());
+        assert!(std::mem::size_of::<Target>() <= 32, "Target is {} bytes", std::mem::size_of::<Target>());
+        assert!(std::mem::size_of::<BaseMatch>() <= 48, "BaseMatch is {} bytes", std::mem::size_of::<BaseMatch>());
     }
 }

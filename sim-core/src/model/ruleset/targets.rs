@@ -1,10 +1,12 @@
 //! `-j`/`-g` targets, one variant each.
 
+use super::names::{Name, Words};
 use crate::model::types::PortRange;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 
+/// 32 bytes: chain names are shared [`Name`]s and the variants with larger options are boxed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 // Adjacently tagged: an internally tagged enum cannot hold newtype variants of strings
 // (`Jump(String)`), which made every ruleset with a jump unserializable.
@@ -17,28 +19,28 @@ pub enum Target {
     Return,
     Queue,
     /// `-j CHAIN`: push and enter a user chain.
-    Jump(String),
+    Jump(Name),
     /// `-g CHAIN`: enter without pushing (`IPT_F_GOTO`).
-    Goto(String),
+    Goto(Name),
     Reject(RejectWith),
-    Dnat(NatTarget),
-    Snat(NatTarget),
+    Dnat(Box<NatTarget>),
+    Snat(Box<NatTarget>),
     Masquerade(MasqTarget),
     Redirect(MasqTarget),
     Netmap(Ipv4Net),
     Mark(MarkOp),
     Connmark(ConnmarkOp),
-    Ct(CtTarget),
+    Ct(Box<CtTarget>),
     Notrack,
-    Tproxy(TproxyTarget),
-    Log(LogTarget),
-    Nflog(NflogTarget),
+    Tproxy(Box<TproxyTarget>),
+    Log(Box<LogTarget>),
+    Nflog(Box<NflogTarget>),
     Trace,
     Checksum,
     Tcpmss(TcpmssTarget),
     Nfqueue(NfqueueTarget),
     /// Any other target: its name and option words as written.
-    Unsupported { name: String, args: Vec<String> },
+    Unsupported { name: Name, args: Words },
 }
 
 impl Target {

@@ -11,56 +11,67 @@ use crate::model::ruleset::{Chain, Counters, Policy, Rule, Ruleset, Table, Table
 use std::borrow::Cow;
 use std::sync::Arc;
 
-/// FNV-1a: chain names are short and hashed several times per rule; SipHash showed up in
-/// profiles of large kube-proxy dumps.
-#[derive(Default)]
-pub(crate) struct Fnv(u64);
-
-impl std::hash::Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
-        for b in bytes {
-            h ^= *b as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-}
-
-type FastIds<'t> = std::collections::HashMap<&'t str, usize, std::hash::BuildHasherDefault<Fnv>>;
-
 /// XT_EXTENSION_MAXNAMELEN - 1: the longest chain name the kernel takes.
 const MAX_CHAIN: usize = 28;
+
+/// Rule texts are kept in chunks of a 32nd of the dump, within these bounds (see
+/// `Builder::keep_text`): the chunk being filled is the only memory an import holds beyond
+/// what it keeps.
+const TEXT_CHUNK: usize = 1 << 20;
+const TEXT_CHUNK_MIN: usize = 1 << 14;
 
 /// Builds a ruleset table by table; shared by the iptables-save and `iptables -S` readers.
 pub(crate) struct Builder<'t> {
     pub file: &'t str,
     pub text: &'t str,
-    pub source: u32,
     pub rs: Ruleset,
     pub diags: Vec<Diagnostic>,
     /// The table being filled and its header line.
     cur: Option<Table>,
-    /// Cache: index of the chain the previous rule went to.
+    /// The chain the previous rule went to, and the rules read for it since the last flush.
+    /// Rules arrive chain by chain, so collecting them here and moving them into the chain in
+    /// one exact allocation keeps the doubling slack of a growing vector out of every chain
+    /// (a kube-proxy node has 100k chains of 1 to 12 rules).
     last_chain: Option<usize>,
-    /// (chain, rule) of jumps to chains not declared when the rule was read; checked at COMMIT.
-    pending_jumps: Vec<(usize, usize)>,
-    /// Chain name -> index for the current table, for names borrowed from the text. A miss
-    /// falls back to `Table::chain_index`.
-    ids: FastIds<'t>,
-    /// Every chain of the current table is in `ids` (no fallback lookup needed).
-    ids_complete: bool,
+    pending: Vec<Rule>,
+    /// (chain, rule, offset of the rule in the text) of jumps to chains not declared when the
+    /// rule was read; checked at COMMIT.
+    pending_jumps: Vec<(usize, usize, usize)>,
     words: Vec<Word<'t>>,
+    /// The rule texts of the chunk being filled, and its source id in `rs.sources`.
+    kept: String,
+    kept_source: u32,
 }
 
 impl<'t> Builder<'t> {
     pub fn new(file: &'t str, text: &'t str) -> Self {
         let mut rs = Ruleset::default();
-        let source = rs.add_source(file, Arc::from(text));
-        Builder { file, text, source, rs, diags: Vec::new(), cur: None, last_chain: None, pending_jumps: Vec::new(), ids: FastIds::default(), ids_complete: true, words: Vec::with_capacity(32) }
+        let kept_source = rs.add_source(file, Arc::from(""));
+        let kept = String::with_capacity((text.len() / 32).clamp(TEXT_CHUNK_MIN, TEXT_CHUNK).min(text.len()));
+        Builder { file, text, rs, diags: Vec::new(), cur: None, last_chain: None, pending: Vec::new(), pending_jumps: Vec::new(), words: Vec::with_capacity(32), kept, kept_source }
+    }
+
+    /// Keeps a rule's text for traces and returns where it is. Only rule lines are kept (chain
+    /// declarations, headers and counter prefixes are a tenth of a kube-proxy dump), copied
+    /// into chunks of about `TEXT_CHUNK` bytes that become sources of their own under the same
+    /// file name: memory grows by the text kept, with no second copy of the whole dump.
+    fn keep_text(&mut self, s: &str) -> TextRef {
+        if !self.kept.is_empty() && self.kept.len() + s.len() + 1 > self.kept.capacity() {
+            self.seal_text();
+            self.kept_source = self.rs.add_source(self.file, Arc::from(""));
+        }
+        let start = self.kept.len();
+        self.kept.push_str(s);
+        self.kept.push('\n');
+        TextRef { source: self.kept_source, start: start as u32, end: (start + s.len()) as u32 }
+    }
+
+    /// Moves the chunk being filled into its source.
+    fn seal_text(&mut self) {
+        if let Some(slot) = self.rs.sources.get_mut(self.kept_source as usize) {
+            *slot = Arc::from(self.kept.as_str());
+        }
+        self.kept.clear();
     }
 
     pub fn span(&self, line: u32, col: u32) -> Span {
@@ -85,45 +96,61 @@ impl<'t> Builder<'t> {
     }
 
     pub fn begin_table(&mut self, name: TableName, line: u32) {
+        self.flush_rules();
         self.cur = Some(Table::new(name, line));
         self.pending_jumps.clear();
-        self.ids.clear();
-        self.ids_complete = true;
         self.last_chain = None;
+    }
+
+    /// Moves the rules collected for the current chain into it.
+    fn flush_rules(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let Some(ci) = self.last_chain else { return };
+        let Some(c) = self.cur.as_mut().and_then(|t| t.chains.get_mut(ci)) else { return };
+        if c.rules.is_empty() {
+            c.rules = Vec::with_capacity(self.pending.len());
+        } else {
+            c.rules.reserve_exact(self.pending.len());
+        }
+        c.rules.append(&mut self.pending);
     }
 
     /// Closes the current table: checks that every jump names a chain of the table, then adds
     /// the table (a second table of the same name replaces the first, as iptables-restore
     /// flushes a table at its `*name` line).
     pub fn end_table(&mut self) {
+        self.flush_rules();
         let Some(mut t) = self.cur.take() else { return };
-        // Give back the slack of each chain's rule vector (doubling leaves up to half unused).
-        for c in &mut t.chains {
-            c.rules.shrink_to_fit();
-        }
+        t.chains.shrink_to_fit();
         self.last_chain = None;
         // Only jumps whose chain did not exist when the rule was read can be missing now.
         let pending = std::mem::take(&mut self.pending_jumps);
-        for (ci, ri) in pending {
+        for (ci, ri, off) in pending {
             let Some(r) = t.chains.get(ci).and_then(|c| c.rules.get(ri)) else { continue };
-            {
-                let (name, flag) = match &r.target {
-                    Target::Jump(n) => (n, "-j"),
-                    Target::Goto(n) => (n, "-g"),
-                    _ => continue,
-                };
-                if t.chain_index(name).is_some() {
-                    continue;
+            let (name, flag) = match &r.target {
+                Target::Jump(n) => (n.clone(), "-j"),
+                Target::Goto(n) => (n.clone(), "-g"),
+                _ => continue,
+            };
+            // Declared after the rule (`iptables -S` order): share the chain's name.
+            if let Some(i) = t.chain_index(&name) {
+                let shared = t.chains[i].name.clone();
+                if let Target::Jump(n) | Target::Goto(n) = &mut t.chains[ci].rules[ri].target {
+                    *n = shared;
                 }
-                let text = self.rs.rule_text(r);
-                let needle = format!("{flag} {name}");
-                let col = text.find(&needle).map(|p| self.col_of(r.text.start as usize + p + 3)).unwrap_or(0);
-                let msg = format!("`{flag} {name}` jumps to a chain that table {} does not declare", t.name);
-                self.diags.push(
-                    Diagnostic::error(Span::new(self.file, r.line, col), "jump-to-missing-chain", msg)
-                        .with_expected(format!("a chain declared with `:{name} - [0:0]` or a target"), format!("`{name}`")),
-                );
+                continue;
             }
+            let text = &self.text[off.min(self.text.len())..];
+            let text = &text[..text.find('\n').unwrap_or(text.len())];
+            let needle = format!("{flag} {name}");
+            let col = text.find(&needle).map(|p| self.col_of(off + p + 3)).unwrap_or(0);
+            let msg = format!("`{flag} {name}` jumps to a chain that table {} does not declare", t.name);
+            self.diags.push(
+                Diagnostic::error(Span::new(self.file, r.line, col), "jump-to-missing-chain", msg)
+                    .with_expected(format!("a chain declared with `:{name} - [0:0]` or a target"), format!("`{name}`")),
+            );
         }
         if let Some(i) = self.rs.tables.iter().position(|x| x.name == t.name) {
             let prev = self.rs.tables[i].line;
@@ -187,20 +214,14 @@ impl<'t> Builder<'t> {
             }
             return;
         }
-        let i = t.add_chain(Chain { name: name.to_string(), policy, counters, line, rules: Vec::new() });
-        match name_cow {
-            Cow::Borrowed(n) => {
-                self.ids.insert(n, i);
-            }
-            Cow::Owned(_) => self.ids_complete = false,
-        }
+        t.push_chain(Chain { name: name.into(), policy, counters, line, rules: Vec::new() });
     }
 
     /// Reads one `-A CHAIN args...` command. `words` are the line's words from `-A` on;
     /// `rule_start..rule_end` is the byte range of the rule text (from `-A`).
     pub fn add_rule(&mut self, line: u32, rule_start: usize, rule_end: usize, words: &[Word<'t>], counters: Option<Counters>) {
         let file = self.file;
-        let Some(t) = self.cur.as_mut() else { return };
+        let Some(t) = self.cur.as_ref() else { return };
         let tname = t.name;
         let Some(cw) = words.get(1) else {
             self.error(line, words.first().map(|w| w.col).unwrap_or(0), "syntax", "`-A` needs a chain name").expected = Some("a chain name".into());
@@ -210,49 +231,44 @@ impl<'t> Builder<'t> {
         // Find (or create) the chain.
         let ci = match self.last_chain.filter(|&i| t.chains.get(i).is_some_and(|c| c.name == cname)) {
             Some(i) => i,
-            None => match self.ids.get(cname).copied().or_else(|| if self.ids_complete { None } else { t.chain_index(cname) }) {
-                Some(i) => i,
-                None => {
-                    let builtin = tname.builtin_chains().contains(&cname);
-                    let d = if builtin {
-                        Diagnostic::warning(Span::new(file, line, cw.col), "builtin-undeclared", format!("built-in chain {cname} of table {tname} is not declared with `:{cname} ACCEPT [0:0]`; policy ACCEPT assumed"))
-                    } else {
-                        Diagnostic::error(Span::new(file, line, cw.col), "undeclared-chain", format!("rule in chain {cname}, which table {tname} does not declare; the chain is created so the rule is kept"))
-                            .with_expected(format!("a `:{cname} - [0:0]` line before the rule"), format!("`-A {cname}`"))
-                    };
-                    self.diags.push(d);
-                    let Some(t) = self.cur.as_mut() else { return };
-                    let i = t.add_chain(Chain { name: cname.to_string(), policy: builtin.then_some(Policy::Accept), counters: None, line: 0, rules: Vec::new() });
-                    match &cw.text {
-                        Cow::Borrowed(n) => {
-                            self.ids.insert(n, i);
-                        }
-                        Cow::Owned(_) => self.ids_complete = false,
+            None => {
+                self.flush_rules();
+                let Some(t) = self.cur.as_mut() else { return };
+                match t.chain_index(cname) {
+                    Some(i) => i,
+                    None => {
+                        let builtin = tname.builtin_chains().contains(&cname);
+                        let d = if builtin {
+                            Diagnostic::warning(Span::new(file, line, cw.col), "builtin-undeclared", format!("built-in chain {cname} of table {tname} is not declared with `:{cname} ACCEPT [0:0]`; policy ACCEPT assumed"))
+                        } else {
+                            Diagnostic::error(Span::new(file, line, cw.col), "undeclared-chain", format!("rule in chain {cname}, which table {tname} does not declare; the chain is created so the rule is kept"))
+                                .with_expected(format!("a `:{cname} - [0:0]` line before the rule"), format!("`-A {cname}`"))
+                        };
+                        self.diags.push(d);
+                        let Some(t) = self.cur.as_mut() else { return };
+                        t.push_chain(Chain { name: cname.into(), policy: builtin.then_some(Policy::Accept), counters: None, line: 0, rules: Vec::new() })
                     }
-                    i
                 }
-            },
+            }
         };
         self.last_chain = Some(ci);
-        let Some(t) = self.cur.as_mut() else { return };
+        let Some(t) = self.cur.as_ref() else { return };
         let builtin = t.name.builtin_chains().contains(&cname);
         let end_col = words.last().map(|w| w.col + w.as_str().len() as u32 + 1).unwrap_or(1);
         let mut args = Args::new(&words[2..], end_col);
         let mut parts = RuleParts::default();
-        // Exact room for the matches: Vec's first growth would reserve four 112-byte slots.
+        // Exact room for the matches: Vec's first growth would reserve four slots.
         let n_matches = words[2..].iter().filter(|w| !w.quoted && matches!(w.as_str(), "-m" | "--match")).count();
         parts.matches = Vec::with_capacity(n_matches);
         let table_ref: &Table = t;
-        let ids = &self.ids;
-        let complete = self.ids_complete;
-        let exists = |n: &str| ids.contains_key(n) || (!complete && table_ref.chain_index(n).is_some());
-        let mut cx = Cx { table: tname, chain: cname, builtin, warnings: Vec::new(), chain_exists: &exists };
+        let lookup = |n: &str| table_ref.chain_index(n).map(|i| table_ref.chains[i].name.clone());
+        let mut cx = Cx { table: tname, chain: cname, builtin, warnings: Vec::new(), lookup_chain: &lookup };
         let res = parse_rule(&mut args, &mut cx, &mut parts);
         let warnings = std::mem::take(&mut cx.warnings);
         drop(cx);
         let mut unreadable = None;
         if let Err(e) = res {
-            unreadable = Some(format!("line {line}: {}", e.message));
+            unreadable = Some(Box::new(format!("line {line}: {}", e.message)));
             if parts.target.is_none() || e.code == "garbled-nat-target" {
                 parts.target = Some(best_effort_target(&words[2..], table_ref));
             }
@@ -266,20 +282,21 @@ impl<'t> Builder<'t> {
         }
         let counters = counters.or(parts.counters);
         let known_chain = parts.target_chain_known;
+        let text = self.keep_text(&self.text[rule_start..rule_end]);
         let rule = Rule {
             line,
-            text: TextRef { source: self.source, start: rule_start as u32, end: rule_end as u32 },
-            counters,
+            text,
+            counters: counters.map(Box::new),
             base: parts.base,
             matches: parts.matches,
             target: parts.target.unwrap_or(Target::None),
             unreadable,
         };
-        let Some(t) = self.cur.as_mut() else { return };
         if matches!(rule.target, Target::Jump(_) | Target::Goto(_)) && !known_chain {
-            self.pending_jumps.push((ci, t.chains[ci].rules.len()));
+            let Some(t) = self.cur.as_ref() else { return };
+            self.pending_jumps.push((ci, t.chains[ci].rules.len() + self.pending.len(), rule_start));
         }
-        t.chains[ci].rules.push(rule);
+        self.pending.push(rule);
     }
 
     /// Splits `s` (starting at byte `off` of the text, on line `line`) into the word buffer.
@@ -311,6 +328,7 @@ impl<'t> Builder<'t> {
 
     pub fn finish(mut self) -> Parsed<Ruleset> {
         self.end_table();
+        self.seal_text();
         Parsed { value: self.rs, diagnostics: self.diags }
     }
 }
@@ -342,16 +360,17 @@ fn best_effort_target(words: &[Word], t: &Table) -> Target {
         return Target::None;
     };
     let Some(name) = words.get(i + 1).map(|w| w.as_str().to_string()) else { return Target::None };
+    let known = t.chain_index(&name).map(|c| t.chains[c].name.clone());
     if matches!(words[i].as_str(), "-g" | "--goto") {
-        return Target::Goto(name);
+        return Target::Goto(known.unwrap_or_else(|| name.into()));
     }
     match name.as_str() {
         "ACCEPT" => Target::Accept,
         "DROP" => Target::Drop,
         "RETURN" => Target::Return,
         "QUEUE" => Target::Queue,
-        _ if t.chain_index(&name).is_some() => Target::Jump(name),
-        _ => Target::Unsupported { name, args: words[i + 2..].iter().map(|w| w.as_str().to_string()).collect() },
+        _ if known.is_some() => Target::Jump(known.unwrap_or_default()),
+        _ => Target::Unsupported { name: name.into(), args: words[i + 2..].iter().map(|w| w.as_str().to_string()).collect() },
     }
 }
 
@@ -668,4 +687,44 @@ pub(crate) fn command<'t>(b: &mut Builder<'t>, ln: u32, off: usize, col: u32, cm
         }
     }
     b.recycle(words);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rule texts are kept in chunks: every rule's text is still its line from `-A` on, in a
+    /// dump large enough to fill several chunks, with and without counter prefixes.
+    #[test]
+    fn rule_texts_survive_chunking() {
+        let dump = crate::gen::kube_proxy::synthetic(1000, 10, 3).dump;
+        assert!(dump.len() > 2 * TEXT_CHUNK_MIN, "the dump must span chunks ({} bytes)", dump.len());
+        let counted: String = dump.lines().map(|l| if l.starts_with("-A") { format!("[3:4] {l}\n") } else { format!("{l}\n") }).collect();
+        for text in [&dump, &counted] {
+            let p = parse("x.rules", text);
+            assert!(p.diagnostics.is_empty(), "{:?}", p.diagnostics.first());
+            let rs = &p.value;
+            assert!(rs.sources.len() > 2, "{} sources", rs.sources.len());
+            assert!(rs.source_names.iter().all(|n| n == "x.rules"));
+            let lines: Vec<&str> = text.lines().collect();
+            let mut n = 0;
+            for r in rs.tables.iter().flat_map(|t| &t.chains).flat_map(|c| &c.rules) {
+                let line = lines[r.line as usize - 1];
+                assert_eq!(rs.rule_text(r), line.strip_prefix("[3:4] ").unwrap_or(line));
+                assert_eq!(rs.rule_file(r), "x.rules");
+                n += 1;
+            }
+            assert_eq!(n, text.lines().filter(|l| l.contains("-A ")).count());
+        }
+    }
+
+    /// The column of a jump to an undeclared chain points into the original line, after the
+    /// counter prefix, whatever chunk the rule text went to.
+    #[test]
+    fn missing_jump_column_points_into_the_line() {
+        let text = "*filter\n:INPUT ACCEPT [0:0]\n[1:2] -A INPUT -p tcp -j NOPE\nCOMMIT\n";
+        let p = parse("f", text);
+        let d = p.diagnostics.iter().find(|d| d.code == "jump-to-missing-chain").expect("diagnostic");
+        assert_eq!((d.span.line, d.span.col), (3, 26), "{d:?}");
+    }
 }

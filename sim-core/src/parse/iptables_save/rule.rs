@@ -6,7 +6,7 @@
 use super::registry;
 use super::values;
 use super::words::{Args, PErr, Word};
-use crate::model::ruleset::{BaseMatch, Counters, Match, TableName, Target};
+use crate::model::ruleset::{BaseMatch, Counters, Match, Name, TableName, Target};
 use crate::model::types::{proto_name, AddrMask, IfName, Neg};
 
 /// What the option parsers know about where the rule sits.
@@ -17,8 +17,9 @@ pub(crate) struct Cx<'c> {
     pub builtin: bool,
     /// Warnings found while reading: (column, code, message).
     pub warnings: Vec<(u32, &'static str, String)>,
-    /// A user chain of this name exists in the table (decides `-j NAME`).
-    pub chain_exists: &'c dyn Fn(&str) -> bool,
+    /// The table's chain of this name, if it has one (decides `-j NAME`; the rule shares the
+    /// chain's name).
+    pub lookup_chain: &'c dyn Fn(&str) -> Option<Name>,
 }
 
 impl Cx<'_> {
@@ -280,7 +281,7 @@ pub(crate) fn parse_rule(a: &mut Args, cx: &mut Cx, out: &mut RuleParts) -> Resu
                 once!(field, opt);
                 // `-i +` matches every interface and is saved as nothing.
                 if !(name.wildcard && name.name.is_empty() && !inv) {
-                    *field = Some(Neg::new(inv, name));
+                    *field = Some(Box::new(Neg::new(inv, name)));
                 }
             }
             Base::Proto => {
@@ -336,7 +337,7 @@ pub(crate) fn parse_rule(a: &mut Args, cx: &mut Cx, out: &mut RuleParts) -> Resu
                     None => {
                         let args = take_unknown_words(a, true);
                         cx.warn(ncol, "unsupported-match", format!("match `-m {name}` is not supported: outcomes that depend on it are indeterminate"));
-                        out.matches.push(Match::Unsupported { name: name.to_string(), args });
+                        out.matches.push(Match::Unsupported { name: name.into(), args: args.into() });
                     }
                 }
                 last_ext = Some(("-m", name));
@@ -350,14 +351,15 @@ pub(crate) fn parse_rule(a: &mut Args, cx: &mut Cx, out: &mut RuleParts) -> Resu
                 }
                 let (name, ncol) = val!();
                 out.target_col = ncol;
+                let known = (cx.lookup_chain)(name);
+                out.target_chain_known = known.is_some();
                 let t = if b == Base::Goto {
                     if name.is_empty() {
                         return Err(PErr::expected(ncol, "empty chain name", "a chain name", "`\"\"`"));
                     }
-                    Target::Goto(name.to_string())
+                    Target::Goto(known.unwrap_or_else(|| name.into()))
                 } else {
-                    out.target_chain_known = (cx.chain_exists)(name);
-                    target(a, cx, name, ncol, out.target_chain_known)?
+                    target(a, cx, name, ncol, known)?
                 };
                 last_ext = Some(("-j", name));
                 out.target = Some(t);
@@ -402,16 +404,16 @@ pub(crate) fn take_unknown_words(a: &mut Args, stop_at_base: bool) -> Vec<String
 
 const VERDICTS: &[(&str, Target)] = &[("ACCEPT", Target::Accept), ("DROP", Target::Drop), ("RETURN", Target::Return), ("QUEUE", Target::Queue)];
 
-/// `known_chain`: the caller found `name` among the table's chains.
-fn target(a: &mut Args, cx: &mut Cx, name: &str, ncol: u32, known_chain: bool) -> Result<Target, PErr> {
+/// `known_chain`: the table's chain called `name`, if there is one.
+fn target(a: &mut Args, cx: &mut Cx, name: &str, ncol: u32, known_chain: Option<Name>) -> Result<Target, PErr> {
     if name.is_empty() {
         return Err(PErr::expected(ncol, "empty target name", "a target or chain name", "`\"\"`"));
     }
     if let Some((_, t)) = VERDICTS.iter().find(|(n, _)| *n == name) {
         return Ok(t.clone());
     }
-    if known_chain {
-        return Ok(Target::Jump(name.to_string()));
+    if let Some(n) = known_chain {
+        return Ok(Target::Jump(n));
     }
     if let Some(p) = registry::target_parser(name) {
         return p(a, cx);
@@ -422,9 +424,9 @@ fn target(a: &mut Args, cx: &mut Cx, name: &str, ncol: u32, known_chain: bool) -
     if has_opts || registry::UNTYPED_TARGETS.contains(&name) {
         let args = take_unknown_words(a, true);
         cx.warn(ncol, "unsupported-target", format!("target `-j {name}` is not supported: outcomes that reach it are indeterminate"));
-        return Ok(Target::Unsupported { name: name.to_string(), args });
+        return Ok(Target::Unsupported { name: name.into(), args: args.into() });
     }
-    Ok(Target::Jump(name.to_string()))
+    Ok(Target::Jump(name.into()))
 }
 
 /// The kernel's checks that depend on the whole rule (`x_tables.c:xt_check_match` protocol

@@ -41,7 +41,7 @@ pub fn save_table(t: &Table, out: &mut String) {
     }
     for c in &t.chains {
         for r in &c.rules {
-            if let Some(cn) = r.counters {
+            if let Some(cn) = &r.counters {
                 out.push_str(&format!("[{}:{}] ", cn.packets, cn.bytes));
             }
             out.push_str("-A ");

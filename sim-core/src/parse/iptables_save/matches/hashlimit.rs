@@ -147,7 +147,7 @@ pub(crate) fn parse(a: &mut Args, _cx: &mut Cx) -> Result<Match, PErr> {
     // Drop values equal to the printed defaults and order as printed.
     m.other.retain(|(k, v)| !OTHER.iter().any(|(n, d)| n == k && *d == Some(v.as_str())));
     m.other.sort_by_key(|(k, _)| if k == "burst" { 0 } else { 1 + OTHER.iter().position(|(n, _)| n == k).unwrap_or(99) });
-    Ok(Match::Hashlimit(m))
+    Ok(Match::Hashlimit(Box::new(m)))
 }
 
 pub(crate) fn save(m: &HashlimitMatch, out: &mut String) {

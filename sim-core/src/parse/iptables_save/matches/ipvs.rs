@@ -67,7 +67,7 @@ pub(crate) fn parse(a: &mut Args, _cx: &mut Cx) -> Result<Match, PErr> {
     if others {
         m.ipvs = None;
     }
-    Ok(Match::Ipvs(m))
+    Ok(Match::Ipvs(Box::new(m)))
 }
 
 pub(crate) fn save(m: &IpvsMatch, out: &mut String) {

@@ -68,7 +68,7 @@ pub(crate) fn parse(a: &mut Args, cx: &mut Cx) -> Result<Match, PErr> {
     if !any {
         return Err(missing(start, "-m owner", "`--uid-owner`, `--gid-owner` or `--socket-exists`"));
     }
-    Ok(Match::Owner(m))
+    Ok(Match::Owner(Box::new(m)))
 }
 
 fn id_text(i: &OwnerId) -> String {

@@ -40,7 +40,7 @@ pub(crate) fn parse(a: &mut Args, _cx: &mut Cx) -> Result<Match, PErr> {
     if m == PhysdevMatch::default() {
         return Err(missing(start, "-m physdev", "at least one `--physdev-*` option"));
     }
-    Ok(Match::Physdev(m))
+    Ok(Match::Physdev(Box::new(m)))
 }
 
 pub(crate) fn save(m: &PhysdevMatch, out: &mut String) {

@@ -84,7 +84,7 @@ pub(crate) fn parse(a: &mut Args, _cx: &mut Cx) -> Result<Match, PErr> {
     }
     m.neg = neg;
     m.cmd = cmd;
-    Ok(Match::Recent(m))
+    Ok(Match::Recent(Box::new(m)))
 }
 
 pub(crate) fn save(m: &RecentMatch, out: &mut String) {

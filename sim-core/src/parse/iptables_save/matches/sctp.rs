@@ -36,7 +36,7 @@ pub(crate) fn parse(a: &mut Args, _cx: &mut Cx) -> Result<Match, PErr> {
             }
         }
     }
-    Ok(Match::Sctp(m))
+    Ok(Match::Sctp(Box::new(m)))
 }
 
 pub(crate) fn save(m: &SctpMatch, out: &mut String) {

@@ -69,7 +69,7 @@ pub(crate) fn parse(a: &mut Args, _cx: &mut Cx) -> Result<Match, PErr> {
     if !have_set {
         return Err(missing(start, "-m set", "`--match-set NAME FLAGS`"));
     }
-    Ok(Match::Set(m))
+    Ok(Match::Set(Box::new(m)))
 }
 
 fn rank(name: &str) -> usize {

@@ -70,7 +70,7 @@ pub(crate) fn parse(a: &mut Args, cx: &mut Cx) -> Result<Target, PErr> {
     if let Some((o, v)) = zdir {
         t.other.extend([o, v]);
     }
-    Ok(Target::Ct(t))
+    Ok(Target::Ct(Box::new(t)))
 }
 
 pub(crate) fn save(t: &CtTarget, out: &mut String) {

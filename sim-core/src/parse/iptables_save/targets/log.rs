@@ -43,7 +43,7 @@ pub(crate) fn parse(a: &mut Args, _cx: &mut Cx) -> Result<Target, PErr> {
         }
     }
     t.flags.sort_by_key(|f| FLAGS.iter().position(|x| x == f));
-    Ok(Target::Log(t))
+    Ok(Target::Log(Box::new(t)))
 }
 
 pub(crate) fn save(t: &LogTarget, out: &mut String) {

@@ -116,15 +116,17 @@ fn parse_nat(a: &mut Args, name: &str, opt_to: &'static str) -> Result<NatTarget
     if t.ranges.is_empty() {
         return Err(super::missing(start, &format!("-j {name}"), &format!("`{opt_to}`")));
     }
+    // One range is the rule (a kube-proxy node has 100k DNATs); drop the growth slack.
+    t.ranges.shrink_to_fit();
     Ok(t)
 }
 
 pub(crate) fn parse_dnat(a: &mut Args, _cx: &mut Cx) -> Result<Target, PErr> {
-    parse_nat(a, "DNAT", "--to-destination").map(Target::Dnat)
+    parse_nat(a, "DNAT", "--to-destination").map(|t| Target::Dnat(Box::new(t)))
 }
 
 pub(crate) fn parse_snat(a: &mut Args, _cx: &mut Cx) -> Result<Target, PErr> {
-    parse_nat(a, "SNAT", "--to-source").map(Target::Snat)
+    parse_nat(a, "SNAT", "--to-source").map(|t| Target::Snat(Box::new(t)))
 }
 
 pub(crate) fn range_text(r: &NatRange) -> String {

@@ -44,7 +44,7 @@ pub(crate) fn parse(a: &mut Args, _cx: &mut Cx) -> Result<Target, PErr> {
         // `--nflog-size` supersedes `--nflog-range` (XT_NFLOG_F_COPY_LEN).
         t.range = None;
     }
-    Ok(Target::Nflog(t))
+    Ok(Target::Nflog(Box::new(t)))
 }
 
 pub(crate) fn save(t: &NflogTarget, out: &mut String) {

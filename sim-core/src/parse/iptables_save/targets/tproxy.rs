@@ -38,7 +38,7 @@ pub(crate) fn parse(a: &mut Args, _cx: &mut Cx) -> Result<Target, PErr> {
         }
     }
     let on_port = port.ok_or_else(|| missing(start, "-j TPROXY", "`--on-port`"))?;
-    Ok(Target::Tproxy(TproxyTarget { on_port, on_ip: ip, mark }))
+    Ok(Target::Tproxy(Box::new(TproxyTarget { on_port, on_ip: ip, mark })))
 }
 
 pub(crate) fn save(t: &TproxyTarget, out: &mut String) {
