@@ -164,3 +164,8 @@ fn incident_2_broken_expectations_hold_on_the_kernel() {
 fn incident_2_fixed_expectations_hold_on_the_kernel() {
     kernel_check("incident-2-cloud-checklist/fixed");
 }
+
+#[test]
+fn incident_4_untagged_expectations_hold_on_the_kernel() {
+    kernel_check("incident-4-bridge-nf-desnat/untagged");
+}

@@ -91,6 +91,61 @@ pub(crate) fn port_forwarding(w: &World, ns: usize, dev: &str) -> bool {
     brport(w, ns, dev).state == "forwarding"
 }
 
+fn filtering(w: &World, ns: usize, br: &str) -> bool {
+    matches!(w.nss[ns].ns.link(br).map(|l| &l.kind), Some(LinkKind::Bridge(b)) if b.vlan_filtering)
+}
+
+/// The VLAN a frame entering port `p` with `tag` belongs to (`br_allowed_ingress`): with VLAN
+/// filtering a tagged frame must be of a VLAN of the port and an untagged one gets the port's
+/// PVID; `None` when the frame is not allowed in. Without filtering the tag passes unchanged.
+pub(crate) fn ingress_tag(w: &World, ns: usize, br: &str, p: &str, tag: Option<u16>) -> Option<Option<u16>> {
+    if !filtering(w, ns, br) {
+        return Some(tag);
+    }
+    let vlans = brport(w, ns, p).vlans;
+    match tag {
+        Some(v) => vlans.iter().any(|x| x.vid == v).then_some(Some(v)),
+        None => vlans.iter().find(|x| x.pvid).map(|x| Some(x.vid)),
+    }
+}
+
+/// The VLAN of frames the bridge device itself sends (its own PVID under VLAN filtering).
+pub(crate) fn own_ingress_tag(w: &World, ns: usize, br: &str) -> Option<u16> {
+    match w.nss[ns].ns.link(br).map(|l| &l.kind) {
+        Some(LinkKind::Bridge(b)) if b.vlan_filtering => b.vlans.iter().find(|x| x.pvid).map(|x| x.vid),
+        _ => None,
+    }
+}
+
+/// The tag a frame of VLAN `tag` leaves port `q` with (`br_allowed_egress`, `br_handle_vlan`):
+/// `None` when `q` is not a member; the tag is removed where the VLAN is egress-untagged.
+pub(crate) fn egress_tag(w: &World, ns: usize, br: &str, q: &str, tag: Option<u16>) -> Option<Option<u16>> {
+    if !filtering(w, ns, br) {
+        return Some(tag);
+    }
+    let Some(v) = tag else { return None };
+    let e = brport(w, ns, q).vlans.into_iter().find(|x| x.vid == v)?;
+    Some(if e.untagged { None } else { Some(v) })
+}
+
+/// Which device of the bridge's own stack receives a frame of VLAN `tag` passed up: the bridge
+/// when the frame ends untagged, else its 802.1Q device for the VLAN.
+pub(crate) fn local_rx_dev(w: &World, ns: usize, br: &str, tag: Option<u16>) -> Option<String> {
+    let tag = if filtering(w, ns, br) {
+        let v = tag?;
+        let LinkKind::Bridge(b) = &w.nss[ns].ns.link(br)?.kind else { return None };
+        let e = b.vlans.iter().find(|x| x.vid == v)?;
+        if e.untagged {
+            None
+        } else {
+            Some(v)
+        }
+    } else {
+        tag
+    };
+    l2::rx_dev(w, ns, br, tag)
+}
+
 /// Whether iptables sees frames bridged by `br` (`br_nf_pre_routing`: the per-netns sysctl or the
 /// bridge's own option). No `net.bridge.*` keys in an imported sysctl list means the module is
 /// not loaded; with no sysctl list at all nfpath assumes so and says it.
@@ -187,7 +242,18 @@ pub(crate) fn port_rx(r: &mut Run, ns: usize, port: &str, mut skb: Skb) -> End {
         let text = format!("the injected frame is taken to be addressed to {}", mac.map(|m| m.to_string()).unwrap_or_else(|| "?".into()));
         r.assume(ns, text);
     }
-    let brnf = br_nf_on(r, ns, &br);
+    let mut brnf = br_nf_on(r, ns, &br);
+    // `br_nf_pre_routing` hands iptables only untagged IPv4 (IS_IP), or tagged IPv4 when
+    // `bridge-nf-filter-vlan-tagged` is on (`is_vlan_ip`).
+    let tagged_ok = w.nss[ns].ns.sysctls.values.get("net.bridge.bridge-nf-filter-vlan-tagged").map(|v| v.trim()) == Some("1");
+    if brnf && skb.l2.vlan.is_some() && !tagged_ok {
+        brnf = false;
+        let (p, vid) = (port.to_string(), skb.l2.vlan.unwrap_or(0));
+        r.step(ns, || StepKind::Device {
+            dev: p,
+            action: format!("the frame carries VLAN tag {vid}: br_netfilter passes it without iptables (IS_IP is false, bridge-nf-filter-vlan-tagged is off)"),
+        });
+    }
     if r.full {
         let (p, b) = (port.to_string(), br.clone());
         let mac = skb.pkt.eth_dst.map(|m| m.to_string()).unwrap_or_default();
@@ -207,11 +273,44 @@ pub(crate) fn port_rx(r: &mut Run, ns: usize, port: &str, mut skb: Skb) -> End {
         if let Some(end) = hook_end(ns, he, false) {
             return end;
         }
+        // A reply of a masqueraded connection is de-SNATed right here, in the middle of the
+        // bridge (`nf_nat_ipv4_pre_routing` from `br_nf_pre_routing`), whatever its way on.
+        if let crate::engine::conntrack::SkbCt::Tracked { id, info } = skb.ct {
+            let c = &r.ct.conns[id];
+            if info.is_reply() && c.src_nat && r.full {
+                let orig = crate::engine::conntrack::fmt_tuple(c.proto, &c.tuple[0]);
+                let (b, dst, dport) = (br.clone(), skb.pkt.dst, skb.pkt.dport);
+                r.step(ns, || StepKind::Note {
+                    text: format!("{b}: this bridged frame is a reply of the SNATed connection {orig}: br_netfilter's nat PREROUTING has rewritten its destination back to {dst}:{dport} (de-SNAT) while it is being bridged"),
+                });
+            }
+        }
         if skb.pkt.dst != dst_before {
             match pre_routing_finish(r, ns, &br, &mut skb) {
                 Ok(()) => {}
                 Err(end) => return end,
             }
+        }
+    }
+    // `br_allowed_ingress`, after the PREROUTING hooks: the frame's VLAN on this bridge.
+    match ingress_tag(w, ns, &br, port, skb.l2.vlan) {
+        Some(t) => {
+            if t != skb.l2.vlan && r.full {
+                let (p, v) = (port.to_string(), t.unwrap_or(0));
+                r.step(ns, || StepKind::Device { dev: p, action: format!("VLAN filtering: the untagged frame gets the port's PVID {v}") });
+            }
+            skb.l2.vlan = t;
+        }
+        None => {
+            let (p, v) = (port.to_string(), skb.l2.vlan);
+            r.step(ns, || StepKind::Device {
+                dev: p,
+                action: match v {
+                    Some(v) => format!("VLAN filtering: VLAN {v} is not allowed on this port: dropped"),
+                    None => "VLAN filtering: an untagged frame and no PVID on this port: dropped".into(),
+                },
+            });
+            return End::Dropped { ns, reason: DropReason::BridgePortState, local_out: false };
         }
     }
     handle_frame_finish(r, ns, &br, Some(port), skb)
@@ -308,10 +407,16 @@ fn handle_frame_finish(r: &mut Run, ns: usize, br: &str, inport: Option<&str>, s
 fn pass_up(r: &mut Run, ns: usize, br: &str, mut skb: Skb) -> End {
     let d = br.to_string();
     r.step(ns, || StepKind::Device { dev: d, action: "bridge: the destination MAC is the bridge's own: passed up to the host stack".into() });
-    skb.iif = Some(br.to_string());
-    if skb.l2.nf_bridge.is_some() {
+    let Some(dev) = local_rx_dev(r.w, ns, br, skb.l2.vlan) else {
+        let (d, v) = (br.to_string(), skb.l2.vlan.unwrap_or(0));
+        r.step(ns, || StepKind::Device { dev: d, action: format!("VLAN {v} is not delivered to the bridge's own stack (no such VLAN on it or no 802.1Q device): dropped") });
+        return End::Dropped { ns, reason: DropReason::OtherHost, local_out: false };
+    };
+    skb.l2.vlan = None;
+    skb.iif = Some(dev.clone());
+    if skb.l2.nf_bridge.is_some() && dev == br {
         // `ip_sabotage_in`: the IPv4 PREROUTING hooks do not run a second time.
-        r.route_in(ns, skb, br.to_string())
+        r.route_in(ns, skb, dev)
     } else {
         r.receive(ns, skb, false)
     }
@@ -337,7 +442,28 @@ fn deliver(r: &mut Run, ns: usize, br: &str, inport: Option<&str>, q: &str, mut 
         let hair = if inport == Some(q) { " (hairpin mode on: back out the ingress port)" } else { "" };
         r.step(ns, || StepKind::Device { dev: d, action: format!("bridged to port {qq}{hair}: {h}") });
     }
-    if inport.is_some() {
+    // `br_handle_vlan` in `__br_forward`, before the bridge FORWARD hooks.
+    match egress_tag(w, ns, br, q, skb.l2.vlan) {
+        Some(t) => {
+            if t != skb.l2.vlan && r.full {
+                let (qq, v) = (q.to_string(), skb.l2.vlan.unwrap_or(0));
+                r.step(ns, || StepKind::Device { dev: qq, action: format!("VLAN {v} leaves this port untagged") });
+            }
+            skb.l2.vlan = t;
+        }
+        None => {
+            let (qq, v) = (q.to_string(), skb.l2.vlan.unwrap_or(0));
+            r.step(ns, || StepKind::Device { dev: qq.clone(), action: format!("VLAN filtering: port {qq} is not a member of VLAN {v}: not sent") });
+            return End::Dropped { ns, reason: DropReason::BridgePortState, local_out: false };
+        }
+    }
+    let tagged_ok = w.nss[ns].ns.sysctls.values.get("net.bridge.bridge-nf-filter-vlan-tagged").map(|v| v.trim()) == Some("1");
+    if inport.is_some() && skb.l2.nf_bridge.is_some() && skb.l2.vlan.is_some() && !tagged_ok {
+        // `br_nf_forward_ip` and `br_nf_post_routing`: a tagged frame is not IS_IP, so neither
+        // FORWARD nor POSTROUTING runs (and physoutdev stays unset).
+        let (qq, v) = (q.to_string(), skb.l2.vlan.unwrap_or(0));
+        r.step(ns, || StepKind::Device { dev: qq, action: format!("the frame leaves tagged VLAN {v}: br_netfilter runs neither FORWARD nor POSTROUTING for it") });
+    } else if inport.is_some() {
         if let Some(nb) = skb.l2.nf_bridge.as_mut() {
             nb.physout = Some(q.to_string());
             // `br_nf_forward_ip`: IPv4 FORWARD with in = out = the bridge.
@@ -367,6 +493,7 @@ pub(crate) fn xmit(r: &mut Run, ns: usize, br: &str, mut skb: Skb, nexthop: Ipv4
             skb.pkt.eth_dst = Some(mac);
             let d = br.to_string();
             r.step(ns, || StepKind::Device { dev: d, action: format!("sent on the bridge; neighbour {nexthop}: {how}") });
+            skb.l2.vlan = own_ingress_tag(w, ns, br);
             handle_frame_finish(r, ns, br, None, skb)
         }
         Err(why) => {

@@ -89,7 +89,7 @@ pub(crate) fn xmit(r: &mut Run, ns: usize, dev: &str, skb: Skb, nexthop: Ipv4Add
         ct: SkbCt::None,
         inner: None,
         owner: Owner::Kernel,
-        l2: L2Meta { nf_bridge: None, encap: Some(Box::new(Encap { inner: skb, kind: EncapKind::Ipip })) },
+        l2: L2Meta { nf_bridge: None, vlan: None, encap: Some(Box::new(Encap { inner: skb, kind: EncapKind::Ipip })) },
     };
     r.local_out(ns, outer_skb, Some(rr))
 }

@@ -34,50 +34,94 @@ fn up(w: &World, ns: usize, dev: &str) -> bool {
     w.nss[ns].ns.link(dev).is_some_and(|l| l.up)
 }
 
-/// Every endpoint a broadcast sent on `dev` of `ns` reaches, in a fixed order.
+/// The parent of 802.1Q device `dev` and its VLAN id.
+pub(crate) fn vlan_parent(w: &World, ns: usize, dev: &str) -> Option<(String, u16)> {
+    let nsd = &w.nss[ns].ns;
+    let l = nsd.link(dev)?;
+    let LinkKind::Vlan { id } = l.kind else { return None };
+    let parent = l.link_name.clone().or_else(|| l.link_ifindex.and_then(|i| nsd.link_by_index(i)).map(|p| p.name.clone()))?;
+    Some((parent, id))
+}
+
+/// The 802.1Q device on `dev` for VLAN `vid`, if the namespace has one.
+pub(crate) fn vlan_child(w: &World, ns: usize, dev: &str, vid: u16) -> Option<String> {
+    let nsd = &w.nss[ns].ns;
+    let ifindex = nsd.link(dev)?.ifindex;
+    nsd.links
+        .iter()
+        .find(|l| l.kind == LinkKind::Vlan { id: vid } && (l.link_name.as_deref() == Some(dev) || (l.link_name.is_none() && l.link_ifindex == Some(ifindex))))
+        .map(|l| l.name.clone())
+}
+
+/// Where a frame with `tag` arriving at non-port device `dev` is received: the device itself
+/// when untagged, else its 802.1Q device for that VLAN (none: the frame is dropped).
+pub(crate) fn rx_dev(w: &World, ns: usize, dev: &str, tag: Option<u16>) -> Option<String> {
+    match tag {
+        None => Some(dev.to_string()),
+        Some(vid) => vlan_child(w, ns, dev, vid),
+    }
+}
+
+/// Every endpoint a broadcast sent on `dev` of `ns` reaches, in a fixed order, following VLAN
+/// tags through 802.1Q devices and VLAN-filtering bridges.
 pub(crate) fn segment(w: &World, ns: usize, dev: &str) -> Vec<Endpoint> {
     let mut out = Vec::new();
     let mut seen: Vec<(usize, String)> = vec![(ns, dev.to_string())];
     match w.nss[ns].ns.link(dev).map(|l| &l.kind) {
         Some(LinkKind::Bridge(_)) => {
+            // Frames the bridge itself sends get its own PVID, then each port's egress rule.
+            let tag = bridge::own_ingress_tag(w, ns, dev);
             for p in bridge::ports(w, ns, dev) {
                 if bridge::port_forwarding(w, ns, &p) {
-                    wire(w, ns, &p, &mut out, &mut seen);
+                    if let Some(t) = bridge::egress_tag(w, ns, dev, &p, tag) {
+                        wire(w, ns, &p, t, &mut out, &mut seen);
+                    }
                 }
             }
         }
-        _ => wire(w, ns, dev, &mut out, &mut seen),
+        _ => match vlan_parent(w, ns, dev) {
+            Some((parent, id)) => wire(w, ns, &parent, Some(id), &mut out, &mut seen),
+            None => wire(w, ns, dev, None, &mut out, &mut seen),
+        },
     }
     out
 }
 
-/// Follows the wire from `dev` of `ns` to its far end, through bridges.
-fn wire(w: &World, ns: usize, dev: &str, out: &mut Vec<Endpoint>, seen: &mut Vec<(usize, String)>) {
+/// Follows the wire from `dev` of `ns` (a frame carrying `tag`) to its far end, through bridges.
+fn wire(w: &World, ns: usize, dev: &str, tag: Option<u16>, out: &mut Vec<Endpoint>, seen: &mut Vec<(usize, String)>) {
     let Some((pns, pdev)) = w.nss[ns].veth_peer.get(dev).map(|(a, b)| (*a, b.clone())) else { return };
-    if seen.contains(&(pns, pdev.clone())) {
-        return;
-    }
-    seen.push((pns, pdev.clone()));
     if !up(w, pns, &pdev) {
         return;
     }
     match bridge::bridge_of(w, pns, &pdev) {
         Some(br) => {
-            if !bridge::port_forwarding(w, pns, &pdev) || !up(w, pns, &br) {
+            if !bridge::port_forwarding(w, pns, &pdev) || !up(w, pns, &br) || seen.contains(&(pns, pdev.clone())) {
                 return;
             }
+            seen.push((pns, pdev.clone()));
+            let Some(tag) = bridge::ingress_tag(w, pns, &br, &pdev, tag) else { return };
             // A broadcast is delivered to the bridge's own stack and flooded to its other ports.
-            if !seen.contains(&(pns, br.clone())) {
-                seen.push((pns, br.clone()));
-                out.push(Endpoint { ns: pns, dev: br.clone() });
+            if let Some(local) = bridge::local_rx_dev(w, pns, &br, tag) {
+                if !seen.contains(&(pns, local.clone())) {
+                    seen.push((pns, local.clone()));
+                    out.push(Endpoint { ns: pns, dev: local });
+                }
             }
             for q in bridge::ports(w, pns, &br) {
                 if q != pdev && bridge::port_forwarding(w, pns, &q) {
-                    wire(w, pns, &q, out, seen);
+                    if let Some(t) = bridge::egress_tag(w, pns, &br, &q, tag) {
+                        wire(w, pns, &q, t, out, seen);
+                    }
                 }
             }
         }
-        None => out.push(Endpoint { ns: pns, dev: pdev }),
+        None => {
+            let Some(rx) = rx_dev(w, pns, &pdev, tag) else { return };
+            if up(w, pns, &rx) && !seen.contains(&(pns, rx.clone())) {
+                seen.push((pns, rx.clone()));
+                out.push(Endpoint { ns: pns, dev: rx });
+            }
+        }
     }
 }
 
@@ -146,7 +190,16 @@ pub(crate) fn xmit_resolved(r: &mut Run, ns: usize, dev: &str, mut skb: Skb, nex
             skb.pkt.eth_dst = Some(mac);
             let d = dev.to_string();
             r.step(ns, || StepKind::Device { dev: d, action: format!("neighbour {nexthop}: {how}") });
-            send_on_wire(r, ns, dev, skb)
+            // An 802.1Q device tags the frame and sends it on its parent (`vlan_dev_hard_start_xmit`).
+            match vlan_parent(r.w, ns, dev) {
+                Some((parent, id)) => {
+                    skb.l2.vlan = Some(id);
+                    let d = dev.to_string();
+                    r.step(ns, || StepKind::Device { dev: d, action: format!("802.1Q: tagged VLAN {id}, sent on {parent}") });
+                    send_on_wire(r, ns, &parent, skb)
+                }
+                None => send_on_wire(r, ns, dev, skb),
+            }
         }
         Err(why) => {
             let d = dev.to_string();
@@ -208,6 +261,22 @@ pub(crate) fn cross(r: &mut Run, ns: usize, dev: &str, pns: usize, pdev: &str, m
     if bridge::bridge_of(w, pns, pdev).is_some() {
         return bridge::port_rx(r, pns, pdev, skb);
     }
+    // A tagged frame is received by the 802.1Q device for its VLAN (`vlan_do_receive`).
+    let rx = match rx_dev(w, pns, pdev, skb.l2.vlan) {
+        Some(d) => d,
+        None => {
+            let (pd, vid) = (pdev.to_string(), skb.l2.vlan.unwrap_or(0));
+            r.step(pns, || StepKind::Device { dev: pd, action: format!("frame tagged VLAN {vid} and no 802.1Q device for it here: dropped") });
+            return End::Dropped { ns: pns, reason: DropReason::OtherHost, local_out: false };
+        }
+    };
+    if rx != pdev {
+        let (pd, rxd) = (pdev.to_string(), rx.clone());
+        r.step(pns, || StepKind::Device { dev: pd, action: format!("802.1Q: VLAN {} received on {rxd}, tag removed", skb.l2.vlan.unwrap_or(0)) });
+        skb.l2.vlan = None;
+        skb.iif = Some(rx.clone());
+    }
+    let pdev = rx.as_str();
     let pmac = mac_of(w, pns, pdev);
     if let (Some(d), Some(m)) = (skb.pkt.eth_dst, pmac) {
         if d != m && d != Mac::BROADCAST && !w.nss[pns].ns.link(pdev).is_some_and(|l| l.promisc) {

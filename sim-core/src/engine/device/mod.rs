@@ -1,6 +1,6 @@
 //! Devices the engine moves packets through: veth pairs, Linux bridges with br_netfilter
 //! (`bridge.rs`), VXLAN (`vxlan.rs`) and IPIP (`ipip.rs`) tunnels, the layer-2 segments they form
-//! (`l2.rs`), and uplinks into the cluster's underlay (`engine/underlay.rs`).
+//! (`l2.rs`, with 802.1Q devices and tags), and uplinks into the cluster's underlay (`engine/underlay.rs`).
 //!
 //! `flow.rs` calls in at three places only: [`transmit`] when a routed packet is handed to its
 //! output device, `bridge::rx_hook` when a frame arrives on a bridge port, and [`decap`] when a
@@ -31,6 +31,8 @@ pub(crate) struct L2Meta {
     pub nf_bridge: Option<bridge::NfBridge>,
     /// The encapsulated packet, when this is a tunnel's outer packet.
     pub encap: Option<Box<Encap>>,
+    /// The frame's 802.1Q tag (the kernel keeps it beside the frame, `skb->vlan_tci`).
+    pub vlan: Option<u16>,
 }
 
 /// A tunnel's payload.
@@ -76,6 +78,7 @@ pub(crate) fn transmit(r: &mut Run, ns: usize, skb: Skb, out: &OutRoute) -> Resu
         LinkKind::Bridge(_) => Ok(bridge::xmit(r, ns, &out.dev, skb, out.nexthop)),
         LinkKind::Vxlan(_) => Ok(vxlan::xmit_routed(r, ns, &out.dev, skb, out.nexthop)),
         LinkKind::Ipip(_) => Ok(ipip::xmit(r, ns, &out.dev, skb, out.nexthop)),
+        LinkKind::Vlan { .. } if l2::vlan_parent(w, ns, &out.dev).is_some() => Ok(l2::xmit_resolved(r, ns, &out.dev, skb, out.nexthop)),
         _ => match w.nss[ns].veth_peer.get(out.dev.as_str()) {
             Some((pns, pdev)) if bridge::bridge_of(w, *pns, pdev).is_some() => Ok(l2::xmit_resolved(r, ns, &out.dev, skb, out.nexthop)),
             Some(_) => Err(skb),

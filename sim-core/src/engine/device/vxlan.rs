@@ -182,7 +182,7 @@ pub(crate) fn xmit_frame(r: &mut Run, ns: usize, dev: &str, skb: Skb) -> End {
         ct: SkbCt::None,
         inner: None,
         owner: Owner::Kernel,
-        l2: L2Meta { nf_bridge: None, encap: Some(Box::new(Encap { inner: skb, kind: EncapKind::Vxlan { vni } })) },
+        l2: L2Meta { nf_bridge: None, vlan: None, encap: Some(Box::new(Encap { inner: skb, kind: EncapKind::Vxlan { vni } })) },
     };
     r.local_out(ns, outer_skb, Some(rr))
 }
