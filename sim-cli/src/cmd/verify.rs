@@ -177,12 +177,16 @@ fn device_commands(ns: &Namespace, errors: &mut Vec<String>) -> (Vec<String>, Ve
         match &l.kind {
             LinkKind::Loopback | LinkKind::Veth | LinkKind::Ether => {}
             LinkKind::Bridge(b) => {
+                // The bridge's own nf_call_iptables option exists only while br_netfilter is
+                // loaded, and vlan_filtering only with CONFIG_BRIDGE_VLAN_FILTERING; a kernel
+                // without them refuses the option even to set 0 (EOPNOTSUPP), so pass each only
+                // when set.
                 create.push(format!(
-                    "ip link add {} type bridge stp_state {} vlan_filtering {} nf_call_iptables {}{}",
+                    "ip link add {} type bridge stp_state {}{}{}{}",
                     l.name,
                     b.stp_state,
-                    u8::from(b.vlan_filtering),
-                    u8::from(b.nf_call_iptables),
+                    if b.vlan_filtering { " vlan_filtering 1" } else { "" },
+                    if b.nf_call_iptables { " nf_call_iptables 1" } else { "" },
                     b.ageing_time.map(|a| format!(" ageing_time {a}")).unwrap_or_default()
                 ));
             }
