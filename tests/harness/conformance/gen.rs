@@ -227,7 +227,6 @@ pub struct Plan {
     /// Service addresses that no namespace owns; their holder DNATs them.
     pub vips: Vec<(Ipv4Addr, usize)>,
     pub flows: Vec<FlowCase>,
-    next_link: u8,
     extra: u8,
 }
 
@@ -1019,25 +1018,14 @@ fn render_flows(g: &Genome, p: &mut Plan) {
         let proto = *d.pick(&["tcp", "udp", "tcp", "udp", "icmp"]);
         // Mostly another namespace's address; sometimes a service, the client's own address, or
         // an address nobody answers for.
-        let dst = match d.below(10) {
-            0..=5 => {
-                let others: Vec<Ipv4Addr> = p.addrs.iter().filter(|a| a.ns != from).map(|a| a.addr).collect();
-                if others.is_empty() {
-                    p.addrs[0].addr
-                } else {
-                    *d.pick(&others)
-                }
-            }
-            6 | 7 if !p.vips.is_empty() => d.pick(&p.vips).0,
-            8 => {
-                let own: Vec<Ipv4Addr> = p.addrs.iter().filter(|a| a.ns == from).map(|a| a.addr).collect();
-                if own.is_empty() {
-                    p.addrs[0].addr
-                } else {
-                    *d.pick(&own)
-                }
-            }
-            _ => Ipv4Addr::new(10, 0, 1, 99),
+        let others: Vec<Ipv4Addr> = p.addrs.iter().filter(|a| a.ns != from).map(|a| a.addr).collect();
+        let own: Vec<Ipv4Addr> = p.addrs.iter().filter(|a| a.ns == from).map(|a| a.addr).collect();
+        let dst = match d.below(20) {
+            14..=16 if !p.vips.is_empty() => d.pick(&p.vips).0,
+            17 | 18 if !own.is_empty() => *d.pick(&own),
+            19 => Ipv4Addr::new(10, 0, 1, 99),
+            _ if !others.is_empty() => *d.pick(&others),
+            _ => p.addrs[0].addr,
         };
         let port = if d.chance(10) { CLOSED_PORT } else { *d.pick(PORTS) };
         let sport = 40000 + 1000 * i as u16 + d.below(1000) as u16;
