@@ -129,6 +129,9 @@ pub fn coverage(v: &super::run::FlowVerdict, into: &mut std::collections::BTreeM
         }
         None => {}
     }
+    if v.predicted.outcomes.len() > 1 {
+        keys.insert("several predicted outcomes (statistic, multipath)".into());
+    }
     for o in &v.predicted.outcomes {
         for s in &o.steps {
             if let StepKind::Device { action, .. } = &s.kind {

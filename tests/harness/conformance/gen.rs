@@ -108,12 +108,12 @@ fn gene(n: usize) -> impl Strategy<Value = Vec<u32>> {
     vec(0u32..1000, n)
 }
 
-/// Random genomes: 2 to 6 namespaces, up to 4 extra devices, 6 route edits, 4 sysctls, 1 to 5
+/// Random genomes: 2 to 6 namespaces, up to 5 extra devices, 6 route edits, 4 sysctls, 1 to 5
 /// flows, 24 iptables rules and 2 DROP policies.
 pub fn genome() -> impl Strategy<Value = Genome> {
     (
         gene(6),
-        vec(gene(6), 0..=4),
+        vec(gene(6), 0..=5),
         vec(gene(8), 0..=6),
         vec(gene(4), 0..=4),
         vec(gene(5), 1..=5),
@@ -188,6 +188,8 @@ pub struct Hop {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RouteTo {
     Via { gw: Ipv4Addr, dev: String },
+    /// `nexthop via GW dev DEV` for each.
+    Multipath(Vec<(Ipv4Addr, String)>),
     Kind(&'static str),
 }
 
@@ -375,7 +377,7 @@ pub static DEVICES: &[DeviceKind] = &[
         let b = (a + 1 + d.below(n - 1)) % n;
         p.add_link(a.min(b), a.max(b));
     } },
-    DeviceKind { name: "service", weight: 3, add: |d, p| {
+    DeviceKind { name: "service", weight: 4, add: |d, p| {
         // A service address nobody owns, routed to a holder that DNATs it to a backend, as
         // kube-proxy does (nat PREROUTING and OUTPUT).
         let holder = d.below(p.ns.len());
@@ -454,6 +456,19 @@ pub static ROUTE_EDITS: &[RouteEdit] = &[
         if let Some(r) = via_random_neighbour(d, p, ns) {
             p.ns[ns].routes.insert((254, net(a.addr, 32)), r);
         }
+    } },
+    RouteEdit { name: "multipath", weight: 1, apply: |d, p, ns| {
+        // ECMP over two neighbours: the kernel hashes each flow to one of them, nfpath names
+        // both branches, and the kernel's choice must be one of them.
+        let hops = p.hops(ns);
+        let dests = remote_dests(p, ns);
+        if hops.len() < 2 || dests.is_empty() {
+            return;
+        }
+        let dst = *d.pick(&dests);
+        let a = d.below(hops.len());
+        let b = (a + 1 + d.below(hops.len() - 1)) % hops.len();
+        p.ns[ns].routes.insert((254, dst), RouteTo::Multipath(vec![(hops[a].gw, hops[a].dev.clone()), (hops[b].gw, hops[b].dev.clone())]));
     } },
     RouteEdit { name: "default", weight: 1, apply: |d, p, ns| {
         if let Some(r) = via_random_neighbour(d, p, ns) {
@@ -831,6 +846,12 @@ pub static MATCHES: &[MatchKind] = &[
             _ => "-m physdev --physdev-is-out".into(),
         }
     } },
+    MatchKind { name: "statistic", weight: 1, hooks: ALL, protos: &[], write: |d, _| {
+        // Random mode only: nfpath lists every branch and the kernel's draw must be one of them.
+        // (`--mode nth` counts packets across the flows of a case, which nfpath starts afresh.)
+        let p = *d.pick(&["0.50000000000", "0.25000000000", "0.75000000000"]);
+        format!("-m statistic --mode random --probability {p}")
+    } },
     MatchKind { name: "comment", weight: 1, hooks: ALL, protos: &[], write: |d, _| {
         format!("-m comment --comment \"conformance rule {}\"", d.below(100))
     } },
@@ -1170,6 +1191,10 @@ fn finish(p: Plan) -> Case {
             commands.push(match r {
                 RouteTo::Via { gw, dev } => format!("ip route add {dst} via {gw} dev {dev}{t}"),
                 RouteTo::Kind(k) => format!("ip route add {k} {dst}{t}"),
+                RouteTo::Multipath(nhs) => {
+                    let hops: Vec<String> = nhs.iter().map(|(gw, dev)| format!("nexthop via {gw} dev {dev}")).collect();
+                    format!("ip route add {dst}{t} {}", hops.join(" "))
+                }
             });
         }
         commands.extend(n.ip_rules.iter().map(|r| format!("ip rule add {r}")));
