@@ -87,6 +87,8 @@ pub struct Summary {
     /// What the flows went through, from nfpath's traces: rule verdicts by table, policies,
     /// policy-routing rules, NAT seen by a receiver, drop reasons (see [`coverage`]).
     pub coverage: std::collections::BTreeMap<String, usize>,
+    /// Total time per phase of a case, over all cases (they overlap across workers).
+    pub phases: std::collections::BTreeMap<&'static str, Duration>,
 }
 
 /// Counts what one flow's predicted walk exercised, so that a run can show that its agreement
@@ -352,6 +354,9 @@ pub fn run_random(cfg: &DriverConfig) -> Summary {
                     if let Ok(r) = &outcome {
                         sm.flows += r.flows.len();
                         sm.flows_agreed += r.flows.iter().filter(|f| f.disagreement.is_none()).count();
+                        for (p, d) in &r.phases {
+                            *sm.phases.entry(p).or_default() += *d;
+                        }
                         for f in &r.flows {
                             *sm.results.entry(f.observed.result.clone()).or_default() += 1;
                             coverage(f, &mut sm.coverage);
