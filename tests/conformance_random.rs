@@ -25,6 +25,8 @@ fn random_cases_agree_with_the_kernel() {
     let results: Vec<String> = summary.results.iter().map(|(k, v)| format!("{k} {v}")).collect();
     println!("conformance: {}", summary.line());
     println!("conformance: kernel results over all flows: {}", results.join(", "));
+    let phases: Vec<String> = summary.phases.iter().map(|(k, v)| format!("{k} {:.2} s", v.as_secs_f64() / summary.cases.max(1) as f64)).collect();
+    println!("conformance: mean time per case: {}", phases.join(", "));
     let cov: Vec<String> = summary.coverage.iter().map(|(k, v)| format!("{k}: {v}")).collect();
     println!("conformance: flows whose walk went through (per nfpath's traces):\n  {}", cov.join("\n  "));
     eprintln!("conformance: {}", summary.line());

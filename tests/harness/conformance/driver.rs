@@ -30,6 +30,8 @@ pub struct DriverConfig {
     pub save_dir: Option<PathBuf>,
     /// Time allowed to shrink one disagreement.
     pub shrink_budget: Duration,
+    /// Print every case and its verdicts, agreeing or not.
+    pub verbose: bool,
 }
 
 fn env_num<T: std::str::FromStr>(name: &str) -> Option<T> {
@@ -41,7 +43,8 @@ impl DriverConfig {
     /// From the environment: `NFPATH_CONFORMANCE_CASES` (default `default_cases`),
     /// `NFPATH_CONFORMANCE_JOBS` (default 4), `NFPATH_CONFORMANCE_SEED` (default 1),
     /// `NFPATH_CONFORMANCE_FIRST` (default 0), `NFPATH_CONFORMANCE_SHRINK_SECS` (default 240),
-    /// `NFPATH_CONFORMANCE_SAVE` (a folder; default `tests/conformance`, `-` for none).
+    /// `NFPATH_CONFORMANCE_SAVE` (a folder; default `tests/conformance`, `-` for none),
+    /// `NFPATH_CONFORMANCE_VERBOSE=1` (print every case).
     pub fn from_env(default_cases: usize) -> DriverConfig {
         let save_dir = match std::env::var("NFPATH_CONFORMANCE_SAVE") {
             Ok(v) if v == "-" => None,
@@ -56,6 +59,7 @@ impl DriverConfig {
             run: RunConfig::default(),
             save_dir,
             shrink_budget: Duration::from_secs(env_num("NFPATH_CONFORMANCE_SHRINK_SECS").unwrap_or(240)),
+            verbose: std::env::var("NFPATH_CONFORMANCE_VERBOSE").is_ok_and(|v| v == "1"),
         }
     }
 }
@@ -83,6 +87,8 @@ pub struct Summary {
     /// What the flows went through, from nfpath's traces: rule verdicts by table, policies,
     /// policy-routing rules, NAT seen by a receiver, drop reasons (see [`coverage`]).
     pub coverage: std::collections::BTreeMap<String, usize>,
+    /// Total time per phase of a case, over all cases (they overlap across workers).
+    pub phases: std::collections::BTreeMap<&'static str, Duration>,
 }
 
 /// Counts what one flow's predicted walk exercised, so that a run can show that its agreement
@@ -110,14 +116,31 @@ pub fn coverage(v: &super::run::FlowVerdict, into: &mut std::collections::BTreeM
             keys.insert(format!("reason {}", r.as_str()));
         }
     }
-    if let Some(r) = &v.observed.received {
-        let (from, to) = (&v.flow.from, v.flow.to.rsplit_once('/').map_or(v.flow.to.as_str(), |x| x.0));
-        if r.local != to {
-            keys.insert("received with a rewritten destination".into());
+    match &v.observed.received {
+        Some(r) if !v.flow.to.ends_with("/icmp") => {
+            let to = v.flow.to.rsplit_once('/').map_or(v.flow.to.as_str(), |x| x.0);
+            if r.local != to {
+                keys.insert("received with a rewritten destination".into());
+            }
+            if !r.peer.ends_with(&format!(":{}", v.flow.sport)) {
+                keys.insert("received with a rewritten source port".into());
+            }
         }
-        let _ = from;
-        if !r.peer.ends_with(&format!(":{}", v.flow.sport)) {
-            keys.insert("received with a rewritten source port".into());
+        Some(_) => {
+            keys.insert("ICMP echo received".into());
+        }
+        None => {}
+    }
+    if v.predicted.outcomes.len() > 1 {
+        keys.insert("several predicted outcomes (statistic, multipath)".into());
+    }
+    for o in &v.predicted.outcomes {
+        for s in &o.steps {
+            if let StepKind::Device { action, .. } = &s.kind {
+                if action.contains("bridge") {
+                    keys.insert("crossed a bridge".into());
+                }
+            }
         }
     }
     for k in keys {
@@ -162,15 +185,19 @@ fn disagrees(case: &Case, cfg: &RunConfig) -> Option<CaseReport> {
     }
 }
 
-/// Shrinks a disagreeing case: first proptest's shrinking of the genome, then removal of
-/// whatever single flow, rule, command or listener is not needed for a disagreement, as long as
-/// the budget lasts. Every step is a fresh run on the kernel.
+/// Shrinks a disagreeing case: first proptest's shrinking of the genome (for at most a third of
+/// the budget), then, on the concrete case, removal of whatever is not needed for a disagreement:
+/// the agreeing flows, whole rulesets, namespaces no flow starts from, then single rules,
+/// commands, listeners and sysctls, until nothing more can go or the budget is spent. Every step
+/// is a fresh run on the kernel.
 pub fn shrink(tree: &mut dyn ValueTree<Value = Genome>, case: Case, report: CaseReport, cfg: &DriverConfig) -> (Case, CaseReport, usize) {
-    let deadline = Instant::now() + cfg.shrink_budget;
+    let start = Instant::now();
+    let deadline = start + cfg.shrink_budget;
+    let genome_deadline = start + cfg.shrink_budget / 3;
     let mut best = (case, report);
     let mut steps = 0;
     if tree.simplify() {
-        while Instant::now() < deadline {
+        while Instant::now() < genome_deadline {
             steps += 1;
             let c = render(&tree.current());
             if let Some(r) = disagrees(&c, &cfg.run) {
@@ -183,56 +210,113 @@ pub fn shrink(tree: &mut dyn ValueTree<Value = Genome>, case: Case, report: Case
             }
         }
     }
-    // Keep only the flows that disagree.
+    let attempt = |c: Case, best: &mut (Case, CaseReport), steps: &mut usize| -> bool {
+        if Instant::now() >= deadline || c == best.0 {
+            return false;
+        }
+        *steps += 1;
+        match disagrees(&c, &cfg.run) {
+            Some(r) => {
+                *best = (c, r);
+                true
+            }
+            None => false,
+        }
+    };
+    // Only the flows that disagree.
     let bad: Vec<_> = best.1.flows.iter().filter(|f| f.disagreement.is_some()).map(|f| f.flow.clone()).collect();
-    if bad.len() < best.0.flows.len() && Instant::now() < deadline {
-        let mut c = best.0.clone();
-        c.flows = bad;
-        steps += 1;
-        if let Some(r) = disagrees(&c, &cfg.run) {
-            best = (c, r);
-        }
-    }
-    // Then single rules, commands and listeners, last first.
-    let mut candidates: Vec<(usize, u8, usize)> = Vec::new();
-    for (ni, n) in best.0.namespaces.iter().enumerate() {
-        for (li, l) in n.iptables.lines().enumerate() {
-            if l.starts_with("-A ") {
-                candidates.push((ni, 0, li));
+    let mut c = best.0.clone();
+    c.flows = bad;
+    attempt(c, &mut best, &mut steps);
+    loop {
+        let before = best.0.clone();
+        // Whole rulesets.
+        for ni in 0..best.0.namespaces.len() {
+            let mut c = best.0.clone();
+            if !c.namespaces[ni].iptables.is_empty() {
+                c.namespaces[ni].iptables.clear();
+                attempt(c, &mut best, &mut steps);
             }
         }
-        for ci in 0..n.commands.len() {
-            candidates.push((ni, 1, ci));
+        // Namespaces no flow starts from, with their links.
+        let mut ni = 0;
+        while ni < best.0.namespaces.len() {
+            let name = best.0.namespaces[ni].name.clone();
+            if best.0.flows.iter().any(|f| f.from == name) {
+                ni += 1;
+                continue;
+            }
+            let mut c = best.0.clone();
+            c.namespaces.remove(ni);
+            c.links.retain(|l| l.a != name && l.b != name);
+            if !attempt(c, &mut best, &mut steps) {
+                ni += 1;
+            }
         }
-        for li in 0..n.listen.len() {
-            candidates.push((ni, 2, li));
+        // Single rules, commands, listeners and sysctls, last first.
+        let mut candidates: Vec<(usize, u8, usize)> = Vec::new();
+        for (ni, n) in best.0.namespaces.iter().enumerate() {
+            for (li, l) in n.iptables.lines().enumerate() {
+                if l.starts_with("-A ") {
+                    candidates.push((ni, 0, li));
+                }
+            }
+            for ci in 0..n.commands.len() {
+                candidates.push((ni, 1, ci));
+            }
+            for li in 0..n.listen.len() {
+                candidates.push((ni, 2, li));
+            }
+            for pi in 0..n.pre.len() {
+                candidates.push((ni, 3, pi));
+            }
         }
-        for pi in 0..n.pre.len() {
-            candidates.push((ni, 3, pi));
+        candidates.reverse();
+        for (ni, what, idx) in candidates {
+            // Indices refer to `before`; skip those a successful removal has shifted.
+            if best.0.namespaces.len() != before.namespaces.len() || best.0.namespaces[ni].name != before.namespaces[ni].name {
+                break;
+            }
+            let mut c = best.0.clone();
+            let n = &mut c.namespaces[ni];
+            let bn = &before.namespaces[ni];
+            match what {
+                0 => {
+                    let Some(line) = bn.iptables.lines().nth(idx) else { continue };
+                    let mut removed = false;
+                    n.iptables = n
+                        .iptables
+                        .lines()
+                        .filter(|l| {
+                            if !removed && *l == line {
+                                removed = true;
+                                return false;
+                            }
+                            true
+                        })
+                        .map(|l| format!("{l}\n"))
+                        .collect();
+                }
+                1 => {
+                    let Some(cmd) = bn.commands.get(idx) else { continue };
+                    let Some(k) = n.commands.iter().position(|x| x == cmd) else { continue };
+                    n.commands.remove(k);
+                }
+                2 => {
+                    let Some(l) = bn.listen.get(idx) else { continue };
+                    let Some(k) = n.listen.iter().position(|x| x == l) else { continue };
+                    n.listen.remove(k);
+                }
+                _ => {
+                    let Some(pv) = bn.pre.get(idx) else { continue };
+                    let Some(k) = n.pre.iter().position(|x| x == pv) else { continue };
+                    n.pre.remove(k);
+                }
+            }
+            attempt(c, &mut best, &mut steps);
         }
-    }
-    candidates.reverse();
-    for (ni, what, idx) in candidates {
-        if Instant::now() >= deadline {
+        if best.0 == before || Instant::now() >= deadline {
             break;
-        }
-        let mut c = best.0.clone();
-        let n = &mut c.namespaces[ni];
-        match what {
-            0 => n.iptables = n.iptables.lines().enumerate().filter(|(i, _)| *i != idx).map(|(_, l)| format!("{l}\n")).collect(),
-            1 => {
-                n.commands.remove(idx);
-            }
-            2 => {
-                n.listen.remove(idx);
-            }
-            _ => {
-                n.pre.remove(idx);
-            }
-        }
-        steps += 1;
-        if let Some(r) = disagrees(&c, &cfg.run) {
-            best = (c, r);
         }
     }
     (best.0, best.1, steps)
@@ -270,6 +354,9 @@ pub fn run_random(cfg: &DriverConfig) -> Summary {
                     if let Ok(r) = &outcome {
                         sm.flows += r.flows.len();
                         sm.flows_agreed += r.flows.iter().filter(|f| f.disagreement.is_none()).count();
+                        for (p, d) in &r.phases {
+                            *sm.phases.entry(p).or_default() += *d;
+                        }
                         for f in &r.flows {
                             *sm.results.entry(f.observed.result.clone()).or_default() += 1;
                             coverage(f, &mut sm.coverage);
@@ -283,7 +370,11 @@ pub fn run_random(cfg: &DriverConfig) -> Summary {
                     }
                 }
                 match outcome {
-                    Ok(r) if r.agrees() => {}
+                    Ok(r) if r.agrees() => {
+                        if cfg.verbose {
+                            eprintln!("conformance: case {i} agrees\n{}{}", case.describe(), r.describe());
+                        }
+                    }
                     Ok(r) => {
                         eprintln!("conformance: case {i} (seed {}) disagrees; shrinking\n{}{}", cfg.seed, case.describe(), r.describe());
                         let (small, rep, steps) = shrink(tree.as_mut(), case, r, cfg);

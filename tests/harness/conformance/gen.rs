@@ -108,12 +108,12 @@ fn gene(n: usize) -> impl Strategy<Value = Vec<u32>> {
     vec(0u32..1000, n)
 }
 
-/// Random genomes: 2 to 6 namespaces, up to 4 extra devices, 6 route edits, 4 sysctls, 1 to 5
+/// Random genomes: 2 to 6 namespaces, up to 5 extra devices, 6 route edits, 4 sysctls, 1 to 5
 /// flows, 24 iptables rules and 2 DROP policies.
 pub fn genome() -> impl Strategy<Value = Genome> {
     (
         gene(6),
-        vec(gene(6), 0..=4),
+        vec(gene(6), 0..=5),
         vec(gene(8), 0..=6),
         vec(gene(4), 0..=4),
         vec(gene(5), 1..=5),
@@ -188,6 +188,8 @@ pub struct Hop {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RouteTo {
     Via { gw: Ipv4Addr, dev: String },
+    /// `nexthop via GW dev DEV` for each.
+    Multipath(Vec<(Ipv4Addr, String)>),
     Kind(&'static str),
 }
 
@@ -227,7 +229,6 @@ pub struct Plan {
     /// Service addresses that no namespace owns; their holder DNATs them.
     pub vips: Vec<(Ipv4Addr, usize)>,
     pub flows: Vec<FlowCase>,
-    next_link: u8,
     extra: u8,
 }
 
@@ -376,7 +377,7 @@ pub static DEVICES: &[DeviceKind] = &[
         let b = (a + 1 + d.below(n - 1)) % n;
         p.add_link(a.min(b), a.max(b));
     } },
-    DeviceKind { name: "service", weight: 3, add: |d, p| {
+    DeviceKind { name: "service", weight: 4, add: |d, p| {
         // A service address nobody owns, routed to a holder that DNATs it to a backend, as
         // kube-proxy does (nat PREROUTING and OUTPUT).
         let holder = d.below(p.ns.len());
@@ -455,6 +456,19 @@ pub static ROUTE_EDITS: &[RouteEdit] = &[
         if let Some(r) = via_random_neighbour(d, p, ns) {
             p.ns[ns].routes.insert((254, net(a.addr, 32)), r);
         }
+    } },
+    RouteEdit { name: "multipath", weight: 1, apply: |d, p, ns| {
+        // ECMP over two neighbours: the kernel hashes each flow to one of them, nfpath names
+        // both branches, and the kernel's choice must be one of them.
+        let hops = p.hops(ns);
+        let dests = remote_dests(p, ns);
+        if hops.len() < 2 || dests.is_empty() {
+            return;
+        }
+        let dst = *d.pick(&dests);
+        let a = d.below(hops.len());
+        let b = (a + 1 + d.below(hops.len() - 1)) % hops.len();
+        p.ns[ns].routes.insert((254, dst), RouteTo::Multipath(vec![(hops[a].gw, hops[a].dev.clone()), (hops[b].gw, hops[b].dev.clone())]));
     } },
     RouteEdit { name: "default", weight: 1, apply: |d, p, ns| {
         if let Some(r) = via_random_neighbour(d, p, ns) {
@@ -832,6 +846,12 @@ pub static MATCHES: &[MatchKind] = &[
             _ => "-m physdev --physdev-is-out".into(),
         }
     } },
+    MatchKind { name: "statistic", weight: 1, hooks: ALL, protos: &[], write: |d, _| {
+        // Random mode only: nfpath lists every branch and the kernel's draw must be one of them.
+        // (`--mode nth` counts packets across the flows of a case, which nfpath starts afresh.)
+        let p = *d.pick(&["0.50000000000", "0.25000000000", "0.75000000000"]);
+        format!("-m statistic --mode random --probability {p}")
+    } },
     MatchKind { name: "comment", weight: 1, hooks: ALL, protos: &[], write: |d, _| {
         format!("-m comment --comment \"conformance rule {}\"", d.below(100))
     } },
@@ -1019,25 +1039,14 @@ fn render_flows(g: &Genome, p: &mut Plan) {
         let proto = *d.pick(&["tcp", "udp", "tcp", "udp", "icmp"]);
         // Mostly another namespace's address; sometimes a service, the client's own address, or
         // an address nobody answers for.
-        let dst = match d.below(10) {
-            0..=5 => {
-                let others: Vec<Ipv4Addr> = p.addrs.iter().filter(|a| a.ns != from).map(|a| a.addr).collect();
-                if others.is_empty() {
-                    p.addrs[0].addr
-                } else {
-                    *d.pick(&others)
-                }
-            }
-            6 | 7 if !p.vips.is_empty() => d.pick(&p.vips).0,
-            8 => {
-                let own: Vec<Ipv4Addr> = p.addrs.iter().filter(|a| a.ns == from).map(|a| a.addr).collect();
-                if own.is_empty() {
-                    p.addrs[0].addr
-                } else {
-                    *d.pick(&own)
-                }
-            }
-            _ => Ipv4Addr::new(10, 0, 1, 99),
+        let others: Vec<Ipv4Addr> = p.addrs.iter().filter(|a| a.ns != from).map(|a| a.addr).collect();
+        let own: Vec<Ipv4Addr> = p.addrs.iter().filter(|a| a.ns == from).map(|a| a.addr).collect();
+        let dst = match d.below(20) {
+            14..=16 if !p.vips.is_empty() => d.pick(&p.vips).0,
+            17 | 18 if !own.is_empty() => *d.pick(&own),
+            19 => Ipv4Addr::new(10, 0, 1, 99),
+            _ if !others.is_empty() => *d.pick(&others),
+            _ => p.addrs[0].addr,
         };
         let port = if d.chance(10) { CLOSED_PORT } else { *d.pick(PORTS) };
         let sport = 40000 + 1000 * i as u16 + d.below(1000) as u16;
@@ -1182,6 +1191,10 @@ fn finish(p: Plan) -> Case {
             commands.push(match r {
                 RouteTo::Via { gw, dev } => format!("ip route add {dst} via {gw} dev {dev}{t}"),
                 RouteTo::Kind(k) => format!("ip route add {k} {dst}{t}"),
+                RouteTo::Multipath(nhs) => {
+                    let hops: Vec<String> = nhs.iter().map(|(gw, dev)| format!("nexthop via {gw} dev {dev}")).collect();
+                    format!("ip route add {dst}{t} {}", hops.join(" "))
+                }
             });
         }
         commands.extend(n.ip_rules.iter().map(|r| format!("ip rule add {r}")));

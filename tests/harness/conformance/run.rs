@@ -22,8 +22,9 @@ pub struct RunConfig {
     /// Lab prefix (short letters/digits): namespaces are `nfp-<prefix>-<pid>-<n>-<name>`.
     pub prefix: String,
     /// How long a client waits for the handshake or the UDP echo before it reports `timeout`.
-    /// Everything between namespaces answers within a millisecond, so this only has to outlast
-    /// scheduling delays on a loaded machine.
+    /// Everything between namespaces answers within a millisecond; a late answer on a loaded
+    /// machine cannot turn into a false disagreement, as a `timeout` that nfpath did not predict
+    /// is asked again with `confirm_timeout_ms`.
     pub timeout_ms: u64,
     /// When a flow disagrees and the kernel said `timeout`, ask again with this longer timeout
     /// before calling it a disagreement (a busy machine can delay a UDP echo past `timeout_ms`).
@@ -32,7 +33,7 @@ pub struct RunConfig {
 
 impl Default for RunConfig {
     fn default() -> Self {
-        RunConfig { prefix: "conf".into(), timeout_ms: 300, confirm_timeout_ms: 2000 }
+        RunConfig { prefix: "conf".into(), timeout_ms: 200, confirm_timeout_ms: 2000 }
     }
 }
 
@@ -78,6 +79,8 @@ pub struct CaseReport {
     pub flows: Vec<FlowVerdict>,
     pub diagnostics: Vec<String>,
     pub elapsed: Duration,
+    /// Time spent building, collecting, running the flows and tearing down.
+    pub phases: Vec<(&'static str, Duration)>,
 }
 
 impl CaseReport {
@@ -163,36 +166,72 @@ pub struct Built {
 pub fn build(case: &Case, cfg: &RunConfig) -> Result<Built, String> {
     case.validate()?;
     let lab = Lab::new(&cfg.prefix);
-    let mut ns = BTreeMap::new();
-    for n in &case.namespaces {
-        let x = lab.ns(&n.name);
-        let sysctls: Vec<&str> = super::case::BASELINE_SYSCTLS.iter().copied().chain(n.pre.iter().map(String::as_str)).collect();
-        sh(&x, &format!("sysctl -qw {}", sysctls.join(" ")))?;
-        ns.insert(n.name.clone(), x);
-    }
+    // Namespaces are independent until linked, and after that each is configured on its own:
+    // both steps run one thread per namespace (most of the time is process start-up).
+    let made: Vec<Result<(String, Ns), String>> = std::thread::scope(|s| {
+        let lab = &lab;
+        let hs: Vec<_> = case
+            .namespaces
+            .iter()
+            .map(|n| {
+                s.spawn(move || {
+                    let x = lab.ns(&n.name);
+                    let sysctls: Vec<&str> = super::case::BASELINE_SYSCTLS.iter().copied().chain(n.pre.iter().map(String::as_str)).collect();
+                    sh(&x, &format!("sysctl -qw {}", sysctls.join(" ")))?;
+                    Ok((n.name.clone(), x))
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("namespace thread panicked".into()))).collect()
+    });
+    let ns: BTreeMap<String, Ns> = made.into_iter().collect::<Result<_, _>>()?;
     for l in &case.links {
         let (a, b) = (&ns[&l.a], &ns[&l.b]);
         // Created from inside `a` with the peer moved straight into `b`: nothing ever exists in
         // the root namespace.
-        sh(a, &format!("ip link add {} type veth peer name {} netns {}\nip link set {} up", l.a_dev, l.b_dev, b.name, l.a_dev))?;
-        sh(b, &format!("ip link set {} up", l.b_dev))?;
+        sh(a, &format!("ip link add {} type veth peer name {} netns {}\nip link set {} up\nip -n {} link set {} up", l.a_dev, l.b_dev, b.name, l.a_dev, b.name, l.b_dev))?;
     }
-    for n in &case.namespaces {
-        if !n.commands.is_empty() {
-            sh(&ns[&n.name], &n.commands.join("\n"))?;
-        }
-        if !n.iptables.trim().is_empty() {
-            sh_input(&ns[&n.name], "iptables-restore", &n.iptables)?;
-        }
-    }
+    let configured: Vec<Result<Vec<(String, Listener)>, String>> = std::thread::scope(|s| {
+        let ns = &ns;
+        let hs: Vec<_> = case
+            .namespaces
+            .iter()
+            .map(|n| {
+                s.spawn(move || {
+                    let x = &ns[&n.name];
+                    if !n.commands.is_empty() {
+                        sh(x, &n.commands.join("\n"))?;
+                    }
+                    if !n.iptables.trim().is_empty() {
+                        sh_input(x, "iptables-restore", &n.iptables)?;
+                    }
+                    let specs = n.listen.iter().map(|l| parse_listen(l)).collect::<Result<Vec<_>, _>>()?;
+                    let listeners: Vec<(String, Listener)> = std::thread::scope(|s2| {
+                        let hs: Vec<_> = specs
+                            .into_iter()
+                            .map(|(proto, port)| {
+                                s2.spawn(move || {
+                                    // Killed when the run ends; the timeout only bounds a listener
+                                    // whose run was killed.
+                                    let opts = ListenOpts { timeout_ms: Some(600_000), ..Default::default() };
+                                    (n.name.clone(), x.listen_with(proto, port, opts))
+                                })
+                            })
+                            .collect();
+                        hs.into_iter().filter_map(|h| h.join().ok()).collect()
+                    });
+                    if listeners.len() != n.listen.len() {
+                        return Err(format!("in {}: a listener did not start", n.name));
+                    }
+                    Ok(listeners)
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("namespace thread panicked".into()))).collect()
+    });
     let mut listeners = Vec::new();
-    for n in &case.namespaces {
-        for l in &n.listen {
-            let (proto, port) = parse_listen(l)?;
-            // Killed when the run ends; the timeout only bounds a listener whose run was killed.
-            let opts = ListenOpts { timeout_ms: Some(600_000), ..Default::default() };
-            listeners.push((n.name.clone(), ns[&n.name].listen_with(proto, port, opts)));
-        }
+    for c in configured {
+        listeners.extend(c?);
     }
     Ok(Built { lab, ns, listeners })
 }
@@ -376,8 +415,16 @@ pub fn compare(pred: &FlowResult, obs: &Observation, proto: Proto, listening: &d
 /// (a generator problem), not a disagreement.
 pub fn run_case(case: &Case, cfg: &RunConfig) -> Result<CaseReport, String> {
     let start = Instant::now();
+    let mut phases = Vec::new();
+    let mut mark = Instant::now();
+    let mut lap = |name: &'static str, phases: &mut Vec<(&'static str, Duration)>| {
+        phases.push((name, mark.elapsed()));
+        mark = Instant::now();
+    };
     let built = build(case, cfg)?;
+    lap("build", &mut phases);
     let (world, diagnostics) = built.collect_world(case)?;
+    lap("collect", &mut phases);
     let opts = RunOptions::default();
     let mut flows = Vec::new();
     for (i, flow) in case.flows.iter().enumerate() {
@@ -396,6 +443,8 @@ pub fn run_case(case: &Case, cfg: &RunConfig) -> Result<CaseReport, String> {
         }
         flows.push(FlowVerdict { flow: flow.clone(), predicted, observed, disagreement });
     }
+    lap("flows", &mut phases);
     drop(built);
-    Ok(CaseReport { flows, diagnostics, elapsed: start.elapsed() })
+    lap("teardown", &mut phases);
+    Ok(CaseReport { flows, diagnostics, elapsed: start.elapsed(), phases })
 }
