@@ -61,6 +61,7 @@ run ip-route.json yes - ip -j -d route show table all
 run ip-rule.json no - ip -j rule show
 run ip-neigh.json no - ip -j neigh show
 run bridge-fdb.json no - bridge -j fdb show
+run bridge-vlan.json no - bridge -j vlan show
 run sysctl.txt no net. sysctl -a
 run conntrack.txt no - conntrack -L
 run sockets.txt no - ss -Htulpn

@@ -640,3 +640,38 @@ fn kernel_engine_every_builtin_chain() {
         compare(w, &basic_cases(to));
     }
 }
+
+#[test]
+fn kernel_engine_reject_after_dnat() {
+    // The server DNATs :81 to :8080 and then rejects :8080 in INPUT. A TCP reset carries the
+    // (unconfirmed) conntrack and is translated back; an ICMP error is looked up afresh.
+    for with in [RejectWith::TcpReset, RejectWith::IcmpPortUnreachable, RejectWith::IcmpAdminProhibited] {
+        let mut w = routed();
+        w.ns("server").ipt("nat", "PREROUTING", R::new().p("tcp").dport(81).dnat(":8080"));
+        w.ns("server").ipt("nat", "PREROUTING", R::new().p("udp").dport(54).dnat(":53"));
+        w.ns("server").ipt("filter", "INPUT", R::new().p("tcp").dport(8080).reject(with));
+        if with != RejectWith::TcpReset {
+            w.ns("server").ipt("filter", "INPUT", R::new().p("udp").dport(53).reject(with));
+        }
+        let mut cases = vec![case("tcp dnat then reject", flow("client", "10.0.2.2", 81, IPPROTO_TCP, 50000))];
+        if with != RejectWith::TcpReset {
+            cases.push(case("udp dnat then reject", flow("client", "10.0.2.2", 54, IPPROTO_UDP, 50100)));
+        }
+        compare(&w, &cases);
+    }
+}
+
+#[test]
+fn kernel_engine_snat_and_masquerade_of_local_traffic() {
+    let mut w = routed();
+    w.ns("router").addr("lo", "10.0.2.100/32");
+    w.ns("router").ipt("nat", "POSTROUTING", R::new().p("tcp").dport(80).o("s0").snat("10.0.2.100"));
+    w.ns("router").ipt("nat", "POSTROUTING", R::new().p("udp").o("s0").masquerade(false));
+    compare(&w, &[case("router snat tcp", flow("router", "10.0.2.2", 80, IPPROTO_TCP, 51000)), case("router masq udp", flow("router", "10.0.2.2", 53, IPPROTO_UDP, 51100))]);
+    // The client's own POSTROUTING: SNAT to an extra address the router routes back.
+    let mut w = routed();
+    w.ns("client").addr("lo", "10.0.1.200/32");
+    w.ns("router").route("10.0.1.200/32", Some("10.0.1.2"), None);
+    w.ns("client").ipt("nat", "POSTROUTING", R::new().o("eth0").snat("10.0.1.200"));
+    compare(&w, &basic_cases("10.0.2.2"));
+}

@@ -39,7 +39,9 @@ fn kernel_check(scenario: &str) {
     let bin = harness::nfpath_bin();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(scenario);
     let tmp = tempfile::tempdir().expect("tempdir");
-    let prefix = format!("nfp-sk{}", std::process::id());
+    // Unique per test: the scenario tests of one process run in parallel.
+    static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let prefix = format!("nfp-sk{}-{}", std::process::id(), SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
     let built = Built { script: dir.join("build.sh"), prefix: prefix.clone() };
     let out = Command::new("sh")
         .arg(&built.script)
@@ -116,4 +118,54 @@ fn kernel_check(scenario: &str) {
 #[test]
 fn kube_proxy_routed_expectations_hold_on_the_kernel() {
     kernel_check("kube-proxy-routed");
+}
+
+#[test]
+fn incident_1_broken_expectations_hold_on_the_kernel() {
+    kernel_check("incident-1-flannel-public-ip/broken");
+}
+
+#[test]
+fn incident_1_fixed_expectations_hold_on_the_kernel() {
+    kernel_check("incident-1-flannel-public-ip/fixed");
+}
+
+#[test]
+fn incident_3_broken_expectations_hold_on_the_kernel() {
+    kernel_check("incident-3-stale-calico-route/broken");
+}
+
+#[test]
+fn incident_3_fixed_expectations_hold_on_the_kernel() {
+    kernel_check("incident-3-stale-calico-route/fixed");
+}
+
+#[test]
+fn kube_proxy_flannel_expectations_hold_on_the_kernel() {
+    kernel_check("kube-proxy-flannel");
+}
+
+#[test]
+fn kube_proxy_calico_expectations_hold_on_the_kernel() {
+    kernel_check("kube-proxy-calico");
+}
+
+#[test]
+fn incident_5_local_endpoint_expectations_hold_on_the_kernel() {
+    kernel_check("incident-5-calico-nodeport-walk/local-endpoint");
+}
+
+#[test]
+fn incident_2_broken_expectations_hold_on_the_kernel() {
+    kernel_check("incident-2-cloud-checklist/broken");
+}
+
+#[test]
+fn incident_2_fixed_expectations_hold_on_the_kernel() {
+    kernel_check("incident-2-cloud-checklist/fixed");
+}
+
+#[test]
+fn incident_4_untagged_expectations_hold_on_the_kernel() {
+    kernel_check("incident-4-bridge-nf-desnat/untagged");
 }

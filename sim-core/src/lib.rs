@@ -4,6 +4,7 @@
 //! arrow. This crate reads no files, no argv, no clock and no environment: callers hand it text
 //! and get back values plus diagnostics.
 
+pub mod change;
 pub mod diag;
 pub mod engine;
 pub mod gen;

@@ -23,6 +23,8 @@
 //! profile and target folder as the running test, and uses `target/<profile>/nfpath`. The build is
 //! a no-op when it is fresh, and it can never pick up a stale binary. `NFPATH_BIN=/path` overrides.
 
+pub mod conformance;
+
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};

@@ -38,6 +38,7 @@ pub const SOURCES: &[Source] = &[
     Source { file: "ip-rule.json", argv: &["ip", "-j", "rule", "show"], required: false, keep_prefix: None },
     Source { file: "ip-neigh.json", argv: &["ip", "-j", "neigh", "show"], required: false, keep_prefix: None },
     Source { file: "bridge-fdb.json", argv: &["bridge", "-j", "fdb", "show"], required: false, keep_prefix: None },
+    Source { file: "bridge-vlan.json", argv: &["bridge", "-j", "vlan", "show"], required: false, keep_prefix: None },
     Source { file: "sysctl.txt", argv: &["sysctl", "-a"], required: false, keep_prefix: Some("net.") },
     Source { file: "conntrack.txt", argv: &["conntrack", "-L"], required: false, keep_prefix: None },
     Source { file: "sockets.txt", argv: &["ss", "-Htulpn"], required: false, keep_prefix: None },

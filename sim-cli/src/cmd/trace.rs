@@ -115,7 +115,7 @@ pub fn run(a: Args) -> CliResult<u8> {
     let mut results = Vec::new();
     for f in &flows {
         let spec = flow_spec(f).map_err(CliError::unusable)?;
-        if st.world.namespace(&f.from.ns().to_string()).is_none() {
+        if st.world.namespace(f.from.ns()).is_none() {
             return Err(CliError::unusable(format!(
                 "flow {}: no namespace {:?} (have: {})",
                 f.name,

@@ -41,6 +41,8 @@ pub(crate) struct Skb {
     /// For ICMP errors: the embedded offending packet.
     pub inner: Option<Packet>,
     pub owner: Owner,
+    /// Bridge and tunnel state the skb carries (`nf_bridge_info`, the encapsulated frame).
+    pub l2: device::L2Meta,
 }
 
 /// Where one packet's walk ended.
@@ -89,7 +91,7 @@ pub(crate) struct Run<'w> {
     pub made: Vec<(usize, Vec<f64>)>,
     pub prob: f64,
     rng: Option<u64>,
-    hops: u32,
+    pub(crate) hops: u32,
     pub spec: &'w FlowSpec,
     /// `-m recent` lists touched in this flow: (ns, list, address).
     pub recent: HashSet<(usize, String, Ipv4Addr)>,
@@ -97,6 +99,8 @@ pub(crate) struct Run<'w> {
     pub nth: BTreeMap<(usize, u8, u32, u32), u32>,
     /// (ns, destination) pairs an ICMP redirect was sent to in this flow.
     pub redirected: HashSet<(usize, Ipv4Addr)>,
+    /// Per-run device state (encapsulation depth).
+    pub(crate) dev: device::RunState,
 }
 
 /// Devices one packet may cross. TTL (at most 255) normally ends a routing loop first; this only
@@ -164,7 +168,7 @@ impl<'w> Run<'w> {
 
     // ---- routing helpers ----
 
-    fn push_route_steps(&mut self, ns: usize, r: &RouteResult) {
+    pub(crate) fn push_route_steps(&mut self, ns: usize, r: &RouteResult) {
         if self.full {
             let name = self.name(ns);
             for s in &r.steps {
@@ -248,7 +252,7 @@ impl<'w> Run<'w> {
     }
 
     /// `ip_output`: POSTROUTING with out = the route device, then transmission.
-    fn post_routing(&mut self, ns: usize, mut skb: Skb, in_dev: Option<String>, out: OutRoute) -> End {
+    pub(crate) fn post_routing(&mut self, ns: usize, mut skb: Skb, in_dev: Option<String>, out: OutRoute) -> End {
         let local_out = skb.iif.is_none();
         match self.run_hook(ns, Hook::PostRouting, &mut skb, in_dev.as_deref(), Some(&out.dev), Some(&mut out.clone())) {
             HookEnd::Continue => {}
@@ -261,7 +265,7 @@ impl<'w> Run<'w> {
     }
 
     /// Hands the packet to its output device.
-    fn transmit(&mut self, ns: usize, mut skb: Skb, out: OutRoute) -> End {
+    pub(crate) fn transmit(&mut self, ns: usize, mut skb: Skb, out: OutRoute) -> End {
         self.hops += 1;
         if self.hops > MAX_HOPS {
             return End::Dropped { ns, reason: DropReason::Loop, local_out: false };
@@ -272,6 +276,11 @@ impl<'w> Run<'w> {
             skb.iif = Some("lo".into());
             return self.receive(ns, skb, true);
         }
+        // Bridges, tunnels, veths into a bridge and underlay uplinks (engine/device).
+        let mut skb = match device::transmit(self, ns, skb, &out) {
+            Ok(end) => return end,
+            Err(skb) => skb,
+        };
         let Some(x) = device::veth::peer(self.w, ns, &out.dev) else {
             let dev = out.dev.clone();
             self.step_pkt(ns, &skb.pkt, || StepKind::Device { dev: dev.clone(), action: "sent; nothing modelled behind this device".into() });
@@ -281,7 +290,16 @@ impl<'w> Run<'w> {
         // the peer device proxies ARP (`arp.c:arp_process`), or a static entry names the peer's MAC.
         let peer = &self.w.nss[x.ns];
         let owns = peer.router.addr_type(out.nexthop, None) == RouteType::Local;
-        let proxy = peer.dev_flags.get(x.dev).is_some_and(|f| f.0);
+        // `arp_process` -> `arp_fwd_proxy`: a proxy answers only when it would forward the
+        // nexthop (input route from the ARP's sender, forwarding on) out of another device.
+        let proxy = !owns && peer.dev_flags.get(x.dev).is_some_and(|f| f.0) && {
+            let me = &self.w.nss[ns].router;
+            let sip = if me.addr_type(skb.pkt.src, None) == RouteType::Local { Some(skb.pkt.src) } else { me.inet_select_addr(&out.dev, out.nexthop) };
+            sip.is_some_and(|sip| {
+                let key = FlowKey { dst: out.nexthop, src: Some(sip), iif: Some(x.dev.to_string()), trace: false, ..FlowKey::default() };
+                matches!(peer.router.input(&key).decision, Decision::Unicast { ref dev, .. } if dev != x.dev)
+            })
+        };
         let peer_mac = peer.ns.link(x.dev).and_then(|l| l.mac);
         let static_ok = self.w.nss[ns]
             .ns
@@ -315,6 +333,13 @@ impl<'w> Run<'w> {
     /// Paths A and B: PREROUTING, the input route, then LOCAL_IN or forwarding.
     pub(crate) fn receive(&mut self, ns: usize, mut skb: Skb, looped: bool) -> End {
         let iif = skb.iif.clone().unwrap_or_else(|| "lo".into());
+        // A frame arriving on a bridge port is the bridge's (`br_handle_frame`).
+        if !looped {
+            skb = match device::bridge::rx_hook(self, ns, skb) {
+                Ok(end) => return end,
+                Err(skb) => skb,
+            };
+        }
         match self.run_hook(ns, Hook::PreRouting, &mut skb, Some(&iif), None, None) {
             HookEnd::Continue => {}
             HookEnd::Drop(reason) => return End::Dropped { ns, reason, local_out: false },
@@ -326,6 +351,12 @@ impl<'w> Run<'w> {
             // The looped skb keeps the local route it was sent with (`ip_rcv_finish`: valid dst).
             return self.local_in(ns, skb, &iif);
         }
+        self.route_in(ns, skb, iif)
+    }
+
+    /// `ip_rcv_finish` after PREROUTING: the input route, then LOCAL_IN or forwarding (also the
+    /// entry for frames passed up by a bridge whose PREROUTING already ran, `ip_sabotage_in`).
+    pub(crate) fn route_in(&mut self, ns: usize, skb: Skb, iif: String) -> End {
         let key = FlowKey {
             dst: skb.pkt.dst,
             src: Some(skb.pkt.src),
@@ -359,9 +390,13 @@ impl<'w> Run<'w> {
         }
     }
 
-    fn local_in(&mut self, ns: usize, mut skb: Skb, iif: &str) -> End {
+    pub(crate) fn local_in(&mut self, ns: usize, mut skb: Skb, iif: &str) -> End {
         match self.run_hook(ns, Hook::LocalIn, &mut skb, Some(iif), None, None) {
-            HookEnd::Continue => End::Local { ns, skb },
+            // A VXLAN or IPIP packet for this host is decapsulated (engine/device).
+            HookEnd::Continue => match device::decap(self, ns, skb) {
+                Ok(end) => end,
+                Err(skb) => End::Local { ns, skb },
+            },
             HookEnd::Drop(reason) => End::Dropped { ns, reason, local_out: false },
             HookEnd::Reject(answer) => End::Answered { ns, answer, reason: DropReason::Rule, local_out: false },
             HookEnd::RouteFail { reason, errno } => End::SendError { ns, errno, reason },
@@ -498,7 +533,7 @@ impl<'w> Run<'w> {
     }
 
     /// Multipath: one branch per live nexthop, enumerated like any other random choice.
-    fn pick_branch(&mut self, r: &mut RouteResult) {
+    pub(crate) fn pick_branch(&mut self, r: &mut RouteResult) {
         if r.branches.len() < 2 {
             return;
         }
@@ -549,6 +584,10 @@ impl<'w> Run<'w> {
 
     /// `nf_conntrack_in`.
     fn ct_in(&mut self, ns: usize, skb: &mut Skb) {
+        if !self.w.nss[ns].ct_enabled {
+            // No conntrack hooks in this namespace: the packet stays without one.
+            return;
+        }
         let zone = match skb.ct {
             SkbCt::Tracked { .. } | SkbCt::Untracked => return,
             SkbCt::Template { zone } => zone,
@@ -676,7 +715,7 @@ impl<'w> Run<'w> {
                     SkbCt::Tracked { id, info } => SkbCt::Tracked { id, info: if info.is_reply() { CtInfo::Related } else { CtInfo::RelatedReply } },
                     _ => SkbCt::None,
                 };
-                Some(Skb { pkt, mark: 0, iif: None, ct, inner: None, owner: Owner::Kernel })
+                Some(Skb { pkt, mark: 0, iif: None, ct, inner: None, owner: Owner::Kernel, l2: Default::default() })
             }
             Some(code) => self.icmp_error(ns, skb, 3, code),
         }
@@ -721,7 +760,13 @@ impl<'w> Run<'w> {
             eth_src: None,
             eth_dst: None,
         };
-        Some(Skb { pkt, mark: 0, iif: None, ct: SkbCt::None, inner: Some(p.clone()), owner: Owner::Kernel })
+        // `icmp_glue_bits` -> `nf_ct_attach`: an ICMP error carries the offending packet's
+        // conntrack (even an unconfirmed one), direction flipped, like REJECT's reset.
+        let ct = match skb.ct {
+            SkbCt::Tracked { id, info } => SkbCt::Tracked { id, info: if info.is_reply() { CtInfo::Related } else { CtInfo::RelatedReply } },
+            _ => SkbCt::None,
+        };
+        Some(Skb { pkt, mark: 0, iif: None, ct, inner: Some(p.clone()), owner: Owner::Kernel, l2: Default::default() })
     }
 }
 
@@ -802,6 +847,7 @@ impl<'w> Run<'w> {
             recent: HashSet::new(),
             nth: BTreeMap::new(),
             redirected: HashSet::new(),
+            dev: Default::default(),
         }
     }
 
@@ -828,8 +874,18 @@ impl<'w> Run<'w> {
                 };
                 let sport = spec.sport.unwrap_or_else(|| self.ephemeral(nsi));
                 let pkt = self.request_packet(src.unwrap_or(Ipv4Addr::UNSPECIFIED), sport);
-                let skb = Skb { pkt, mark: spec.mark, iif: None, ct: SkbCt::None, inner: None, owner: Owner::Client };
-                let r = self.route_out(nsi, &skb, false);
+                let skb = Skb { pkt, mark: spec.mark, iif: None, ct: SkbCt::None, inner: None, owner: Owner::Client, l2: Default::default() };
+                let mut r = self.route_out(nsi, &skb, false);
+                // `ip_route_connect`: a TCP or UDP socket without a bound source looks up once to
+                // pick one, then again from it, and uses the second route (a policy rule on the
+                // source can send it elsewhere). A raw socket, as ping's, looks up once.
+                if src.is_none() && proto != IPPROTO_ICMP {
+                    if let Decision::Local { src: s } | Decision::Unicast { src: s, .. } = r.decision {
+                        let mut again = skb.clone();
+                        again.pkt.src = s;
+                        r = self.route_out(nsi, &again, false);
+                    }
+                }
                 (nsi, skb, Some(r), None)
             }
             FlowFrom::Inject { ns, src, iif } => {
@@ -841,7 +897,7 @@ impl<'w> Run<'w> {
                 }
                 let sport = spec.sport.unwrap_or(40000);
                 let pkt = self.request_packet(*src, sport);
-                let skb = Skb { pkt, mark: 0, iif: Some(iif.clone()), ct: SkbCt::None, inner: None, owner: Owner::Foreign };
+                let skb = Skb { pkt, mark: 0, iif: Some(iif.clone()), ct: SkbCt::None, inner: None, owner: Owner::Foreign, l2: Default::default() };
                 (nsi, skb, None, Some(iif.clone()))
             }
         };
@@ -882,7 +938,7 @@ impl<'w> Run<'w> {
     /// only if the client's ACK reaches it.
     fn final_ack(&mut self, cns: usize, client: &Packet, sns: usize, seen: &Packet, f: &mut Fate) {
         let pkt = Packet { tcp_flags: tf::ACK, len: 52, ..client.clone() };
-        let skb = Skb { pkt, mark: self.spec.mark, iif: None, ct: SkbCt::None, inner: None, owner: Owner::Client };
+        let skb = Skb { pkt, mark: self.spec.mark, iif: None, ct: SkbCt::None, inner: None, owner: Owner::Client, l2: Default::default() };
         self.step(cns, || StepKind::Note { text: "the client completes the handshake with an ACK".into() });
         let end = self.local_out(cns, skb, None);
         let ok = matches!(&end, End::Local { ns, skb } if *ns == sns && skb.pkt.src == seen.src && skb.pkt.dst == seen.dst && skb.pkt.sport == seen.sport && skb.pkt.dport == seen.dport);
@@ -942,8 +998,10 @@ impl<'w> Run<'w> {
                     let reply_pkt = Packet {
                         src: p.dst,
                         dst: p.src,
-                        sport: p.dport,
-                        dport: p.sport,
+                        // `icmp_echo` answers with the request's id (kept in `sport`, as the
+                        // conntrack tuple has it); TCP and UDP swap the ports.
+                        sport: if proto == IPPROTO_ICMP { p.sport } else { p.dport },
+                        dport: if proto == IPPROTO_ICMP { p.dport } else { p.sport },
                         tcp_flags: if proto == IPPROTO_TCP { tf::SYN | tf::ACK } else { 0 },
                         icmp_type: if proto == IPPROTO_ICMP { 0 } else { p.icmp_type },
                         ttl: self.default_ttl(ns),
@@ -952,7 +1010,7 @@ impl<'w> Run<'w> {
                         ..p.clone()
                     };
                     let owner = if proto == IPPROTO_ICMP { Owner::Kernel } else { Owner::Server };
-                    let reply = Skb { pkt: reply_pkt, mark: 0, iif: None, ct: SkbCt::None, inner: None, owner };
+                    let reply = Skb { pkt: reply_pkt, mark: 0, iif: None, ct: SkbCt::None, inner: None, owner, l2: Default::default() };
                     let end2 = self.local_out(ns, reply, None);
                     let mut f = self.client_sees(cns, client, inject_iif, end2, true);
                     if f.result == ClientResult::Connected && proto == IPPROTO_TCP && inject_iif.is_none() {
@@ -965,7 +1023,7 @@ impl<'w> Run<'w> {
                     self.step(ns, || StepKind::Device { dev: "socket".into(), action: "no listening socket".into() });
                     let answer = if proto == IPPROTO_TCP {
                         let pkt = Packet { src: p.dst, dst: p.src, sport: p.dport, dport: p.sport, tcp_flags: tf::RST | tf::ACK, ttl: self.default_ttl(ns), len: 40, eth_src: None, eth_dst: None, ..p.clone() };
-                        Some(Skb { pkt, mark: 0, iif: None, ct: SkbCt::None, inner: None, owner: Owner::Kernel })
+                        Some(Skb { pkt, mark: 0, iif: None, ct: SkbCt::None, inner: None, owner: Owner::Kernel, l2: Default::default() })
                     } else {
                         self.icmp_error(ns, &skb, 3, 3)
                     };
@@ -1173,8 +1231,10 @@ impl<'w> Run<'w> {
             ));
         }
         let (errno, fatal) = icmp_errno(p.icmp_type, p.icmp_code);
-        if proto != IPPROTO_TCP && !fatal {
-            return lost(format!("an ICMP error ({errno}) arrives, but a UDP/ICMP socket ignores non-fatal errors without IP_RECVERR"));
+        // An ICMP flow's client is `ping`, which sets IP_RECVERR and so hears every error
+        // (`ping_err`); a plain UDP socket hears only the fatal ones (`udp_err`).
+        if proto == IPPROTO_UDP && !fatal {
+            return lost(format!("an ICMP error ({errno}) arrives, but a UDP socket ignores non-fatal errors without IP_RECVERR"));
         }
         Fate {
             result: errno_result(errno),

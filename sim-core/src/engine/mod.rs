@@ -35,6 +35,7 @@ pub mod hooks;
 pub mod nat;
 pub mod route_api;
 pub mod routing;
+pub mod underlay;
 pub mod xt;
 
 #[cfg(test)]
@@ -228,6 +229,25 @@ pub struct NsPrep {
     pub(crate) tcp_loose: bool,
     /// The low end of `ip_local_port_range`.
     pub(crate) port_lo: u16,
+    /// Conntrack hooks are registered in this namespace (`nf_ct_netns_get`): something uses
+    /// them (the nat table, a conntrack-based match or target) or entries were imported.
+    pub(crate) ct_enabled: bool,
+}
+
+/// Whether a ruleset makes the kernel track connections in its namespace: the nat table, or
+/// any rule whose match or target calls `nf_ct_netns_get` in its checkentry.
+fn uses_conntrack(rs: &crate::model::ruleset::Ruleset) -> bool {
+    use crate::model::ruleset::{Match, TableName, Target};
+    if rs.table(TableName::Nat).is_some() {
+        return true;
+    }
+    rs.tables.iter().flat_map(|t| t.chains.iter()).flat_map(|c| c.rules.iter()).any(|r| {
+        r.matches.iter().any(|m| matches!(m, Match::Conntrack(_) | Match::State(_) | Match::Connmark(_)))
+            || matches!(r.target, Target::Connmark(_) | Target::Ct(_) | Target::Notrack | Target::Dnat(_) | Target::Snat(_) | Target::Masquerade(_) | Target::Redirect(_) | Target::Netmap(_))
+            || r.unreadable.is_some()
+            || matches!(&r.target, Target::Unsupported { .. })
+            || r.matches.iter().any(|m| matches!(m, Match::Unsupported { .. }))
+    })
 }
 
 impl NsPrep {
@@ -240,6 +260,8 @@ impl NsPrep {
 pub struct World {
     pub(crate) nss: Vec<NsPrep>,
     pub(crate) index: BTreeMap<String, usize>,
+    /// What a cluster file adds: the underlay between node uplinks, and names for addresses.
+    pub(crate) cluster: underlay::ClusterMeta,
 }
 
 fn prepare_table(rs: &crate::model::ruleset::Ruleset, tidx: usize) -> PTable {
@@ -307,7 +329,8 @@ impl World {
                     .get("net.ipv4.ip_local_port_range")
                     .and_then(|(v, _)| v.split_whitespace().next().and_then(|x| x.parse::<u16>().ok()))
                     .unwrap_or(32768);
-                NsPrep { ns, router, tables, ct_index, veth_peer: HashMap::new(), sets, dev_flags, default_ttl, tcp_loose, port_lo }
+                let ct_enabled = !ns.conntrack.is_empty() || uses_conntrack(&ns.ruleset);
+                NsPrep { ns, router, tables, ct_index, veth_peer: HashMap::new(), sets, dev_flags, default_ttl, tcp_loose, port_lo, ct_enabled }
             })
             .collect();
         // veth pairs inside one namespace: `link_ifindex` names the peer and no netns id is set.
@@ -339,7 +362,12 @@ impl World {
             nss[a].veth_peer.insert(l.a_dev.clone(), (b, l.b_dev.clone()));
             nss[b].veth_peer.insert(l.b_dev.clone(), (a, l.a_dev.clone()));
         }
-        Ok(World { nss, index })
+        Ok(World { nss, index, cluster: Default::default() })
+    }
+
+    /// Sets the underlay and the address names a cluster file gives (`engine/underlay.rs`).
+    pub fn set_cluster(&mut self, c: underlay::ClusterMeta) {
+        self.cluster = c;
     }
 
     /// Switches every namespace to `kind`'s router.

@@ -153,8 +153,16 @@ pub fn pick_port(
         }
     };
     let kernel_random = random || !is_dst;
-    if random && range.is_none_or(|r| r.contains(orig)) && !used(orig) {
-        return (orig, Some(format!("the kernel picks a random port here; nfpath shows the original port {orig}")));
+    if random {
+        // `--random`/`--random-fully` always draw a port. The draw almost never equals the
+        // original, and what follows can depend on the difference (a reply de-SNATed early,
+        // incident 4), so nfpath takes the first free port other than the original.
+        for i in 0..size.min(65536) {
+            let p = (min + i) as u16;
+            if p != orig && !used(p) {
+                return (p, Some(format!("the kernel picks a random port here; nfpath took the first free port other than the original, {p}")));
+            }
+        }
     }
     for i in 0..size.min(65536) {
         let p = (min + i) as u16;

@@ -670,3 +670,37 @@ fn routing_loop_expires_ttl() {
     assert_eq!(only(&r).reason, Some(DropReason::TtlExpired));
     assert_eq!(result(&w, "client", "10.9.0.1", 80, IPPROTO_UDP), ClientResult::Timeout);
 }
+
+#[test]
+fn icmp_error_after_dnat_is_translated_back() {
+    // Kernel-checked (kernel_engine_reject_after_dnat): the error carries the conntrack of the
+    // packet it answers (`icmp_glue_bits` -> `nf_ct_attach`), so the client sees port 81 again.
+    for with in [RejectWith::IcmpPortUnreachable, RejectWith::TcpReset] {
+        let mut b = routed();
+        b.ns("server").ipt("nat", "PREROUTING", R::new().p("tcp").dport(81).dnat(":8080"));
+        b.ns("server").ipt("filter", "INPUT", R::new().p("tcp").dport(8080).reject(with));
+        let w = b.build().expect("world");
+        assert_eq!(result(&w, "client", "10.0.2.2", 81, IPPROTO_TCP), ClientResult::Refused, "{with:?}");
+    }
+}
+
+#[test]
+fn summary_and_full_trace_levels_agree() {
+    let mut b = routed();
+    b.ns("router").ipt("nat", "PREROUTING", R::new().p("tcp").d("10.0.1.1").dport(80).j("SVC"));
+    b.ns("router").ipt("nat", "SVC", R::new().probability(0.3).dnat("10.0.2.2:8080"));
+    b.ns("router").ipt("nat", "SVC", R::new().p("tcp").dnat("10.0.2.2:81"));
+    b.ns("router").ipt("nat", "POSTROUTING", R::new().o("s0").masquerade(true));
+    b.ns("router").ipt("filter", "FORWARD", R::new().p("udp").dport(54).reject(RejectWith::IcmpAdminProhibited));
+    let w = b.build().expect("world");
+    for (dst, port, proto) in [("10.0.1.1", 80, IPPROTO_TCP), ("10.0.2.2", 53, IPPROTO_UDP), ("10.0.2.2", 54, IPPROTO_UDP), ("10.0.9.9", 1, IPPROTO_TCP), ("10.0.2.2", 0, IPPROTO_ICMP)] {
+        let spec = FlowSpec::client("t", "client", ip(dst), port, proto);
+        let full = w.run_flow(&spec, &RunOptions::default());
+        let summary = w.run_flow(&spec, &RunOptions { trace: crate::engine::TraceLevel::Summary, ..Default::default() });
+        assert_eq!(full.outcomes.len(), summary.outcomes.len(), "{dst}:{port}");
+        for (a, b) in full.outcomes.iter().zip(summary.outcomes.iter()) {
+            assert_eq!((&a.result, &a.at, &a.seen, a.disposition, a.reason, &a.indeterminate, &a.summary), (&b.result, &b.at, &b.seen, b.disposition, b.reason, &b.indeterminate, &b.summary), "{dst}:{port}");
+            assert!((a.probability - b.probability).abs() < 1e-12);
+        }
+    }
+}

@@ -69,6 +69,18 @@ pub struct BridgeInfo {
     pub ageing_time: Option<u32>,
     /// The bridge's own `nf_call_iptables` option (independent of the sysctl).
     pub nf_call_iptables: bool,
+    /// The bridge device's own VLAN entries (`bridge vlan show`, `self`), with vlan_filtering.
+    #[serde(default)]
+    pub vlans: Vec<BridgeVlan>,
+}
+
+/// One VLAN of a bridge port or bridge (`bridge vlan show`): frames of `vid` may enter and leave;
+/// `pvid` untagged frames entering get this VLAN; `untagged` frames leave without the tag.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BridgeVlan {
+    pub vid: u16,
+    pub pvid: bool,
+    pub untagged: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,11 +91,14 @@ pub struct BridgePort {
     pub learning: bool,
     pub flood: bool,
     pub proxy_arp: bool,
+    /// VLAN membership (`bridge vlan show`); used when the bridge has vlan_filtering.
+    #[serde(default)]
+    pub vlans: Vec<BridgeVlan>,
 }
 
 impl Default for BridgePort {
     fn default() -> Self {
-        BridgePort { state: "forwarding".into(), hairpin: false, learning: true, flood: true, proxy_arp: false }
+        BridgePort { state: "forwarding".into(), hairpin: false, learning: true, flood: true, proxy_arp: false, vlans: Vec::new() }
     }
 }
 

@@ -2,6 +2,7 @@
 //! they could read plus diagnostics with file:line:column. nom stays inside this folder.
 
 pub mod bridge_fdb;
+pub mod bridge_vlan;
 pub mod conntrack;
 pub mod ifconfig;
 pub mod ip_json;

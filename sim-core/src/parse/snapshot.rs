@@ -15,6 +15,7 @@
 //! | rules     | ip-rule.json, ip-rule.txt                              | the three default rules  |
 //! | neighs    | ip-neigh.json, ip-neigh.txt                            | empty                    |
 //! | fdb       | bridge-fdb.json, bridge-fdb.txt                        | empty                    |
+//! | vlans     | bridge-vlan.json (bridge ports' and bridges' VLANs)   | none (no VLAN filtering) |
 //! | sysctls   | sysctl.txt, ip-netconf.txt (per-device keys only)      | kernel defaults          |
 //! | conntrack | conntrack.txt (`conntrack -L` or /proc/net/nf_conntrack) | empty                  |
 //! | sockets   | sockets.txt                                            | every port listens       |
@@ -27,7 +28,7 @@ use crate::model::rule::FibRule;
 use crate::model::ruleset::Ruleset;
 use crate::model::sysctl::Sysctls;
 use crate::parse::ip_json::Counted;
-use crate::parse::{bridge_fdb, conntrack, ifconfig, ip_json, ip_text, ipset, iptables_s, iptables_save, route_n, ss, sysctl};
+use crate::parse::{bridge_fdb, bridge_vlan, conntrack, ifconfig, ip_json, ip_text, ipset, iptables_s, iptables_save, route_n, ss, sysctl};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Every file name the loader reads; anything else in the folder is reported.
@@ -54,6 +55,7 @@ const KNOWN: &[&str] = &[
     "ifconfig-a.txt",
     "ip-netconf.txt",
     "brctl-show.txt",
+    "bridge-vlan.json",
 ];
 
 fn is_iptables_s(name: &str) -> bool {
@@ -258,6 +260,22 @@ pub fn load(name: &str, files: &BTreeMap<String, String>) -> Parsed<Namespace> {
             l.provenance("fdb", f);
         }
         None => l.provenance("fdb", "default: no bridge-fdb.json, no static fdb entries (bridges learn, VXLAN devices have no remotes beyond their own `remote`)"),
+    }
+
+    // Bridge VLANs (`bridge -j vlan show`): attached to the ports and bridges they name.
+    if let Some((f, t)) = l.pick(&["bridge-vlan.json"]) {
+        let c = bridge_vlan::parse(f, t);
+        for (dev, vlans) in l.take(c, "vlans") {
+            match l.ns.links.iter_mut().find(|k| k.name == dev) {
+                Some(k) => match (&mut k.kind, &mut k.brport) {
+                    (crate::model::link::LinkKind::Bridge(b), _) => b.vlans = vlans,
+                    (_, Some(p)) => p.vlans = vlans,
+                    _ => l.diags.push(Diagnostic::warning(Span::new(f, 0, 0), "unknown-device", format!("`{dev}` has VLANs in {f} but is neither a bridge nor a bridge port"))),
+                },
+                None => l.diags.push(Diagnostic::warning(Span::new(f, 0, 0), "unknown-device", format!("`{dev}` in {f} is not in the link list"))),
+            }
+        }
+        l.provenance("vlans", f);
     }
 
     match l.pick(&["sysctl.txt", "ip-netconf.txt"]) {

@@ -26,7 +26,7 @@ fn addr_matches(want: &AddrPort, seen: &str) -> bool {
         Some((a, p)) => (a, p.parse::<u16>().ok()),
         None => (seen, None),
     };
-    a == want.addr.to_string() && want.port.map_or(true, |w| p == Some(w))
+    a == want.addr.to_string() && want.port.is_none_or(|w| p == Some(w))
 }
 
 fn list(outcomes: &[&Outcome], f: impl Fn(&Outcome) -> String) -> String {

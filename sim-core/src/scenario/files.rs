@@ -323,6 +323,7 @@ pub struct Flow {
 /// relative to this file; when absent, `cluster.yaml` beside it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(Default)]
 pub struct FlowsFile {
     #[serde(default)]
     pub state: Option<String>,
@@ -357,11 +358,6 @@ fn parse_yaml<T: for<'de> Deserialize<'de> + Default>(file: &str, text: &str) ->
     }
 }
 
-impl Default for FlowsFile {
-    fn default() -> Self {
-        FlowsFile { state: None, description: None, flows: Vec::new() }
-    }
-}
 
 /// Parses a cluster file; semantic checks (duplicate links, unknown namespaces) included.
 pub fn parse_cluster(file: &str, text: &str) -> Parsed<ClusterFile> {

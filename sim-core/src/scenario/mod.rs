@@ -2,6 +2,7 @@
 //! of an engine answer against them. Parsing reports file:line:column for every problem.
 
 pub mod check;
+pub mod cluster;
 pub mod diff;
 pub mod files;
 pub mod generate;

@@ -24,26 +24,27 @@ pub fn build_world(
         diags.extend(p.diagnostics);
         namespaces.push(p.value);
     }
-    let mut links = Vec::new();
+    let mut ends = cluster.map(|c| c.links.clone()).unwrap_or_default();
     if let Some(c) = cluster {
-        for [a, b] in &c.links {
-            for e in [a, b] {
-                if !snapshots.contains_key(&e.ns) {
-                    diags.push(Diagnostic::error(
-                        Span::new(cluster_file, 0, 0),
-                        "no-snapshot",
-                        format!("link end {e}: namespace {} has no snapshot folder (synthesized pods are not supported yet)", e.ns),
-                    ));
-                }
-            }
-            links.push(VethLink::new(&a.ns, &a.dev, &b.ns, &b.dev));
-        }
+        // Pods without a snapshot are made as their CNI would have made them (scenario/cluster.rs).
+        crate::scenario::cluster::synthesize_pods(cluster_file, c, &mut namespaces, &mut ends, &mut diags);
     }
+    let links: Vec<VethLink> = ends.iter().map(|[a, b]| VethLink::new(&a.ns, &a.dev, &b.ns, &b.dev)).collect();
     if diags.iter().any(|d| d.severity == Severity::Error) {
         return Parsed { value: None, diagnostics: diags };
     }
     match World::new(namespaces, &links) {
-        Ok(w) => Parsed { value: Some(w), diagnostics: diags },
+        Ok(mut w) => {
+            if let Some(c) = cluster {
+                // The underlay between uplinks and the names of pods (engine/underlay.rs).
+                let meta = crate::scenario::cluster::cluster_meta(cluster_file, c, &w, &mut diags);
+                w.set_cluster(meta);
+            }
+            if diags.iter().any(|d| d.severity == Severity::Error) {
+                return Parsed { value: None, diagnostics: diags };
+            }
+            Parsed { value: Some(w), diagnostics: diags }
+        }
         Err(e) => {
             diags.push(Diagnostic::error(Span::new(cluster_file, 0, 0), "bad-world", e));
             Parsed { value: None, diagnostics: diags }

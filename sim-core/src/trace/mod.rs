@@ -92,6 +92,10 @@ pub enum DropReason {
     OtherHost,
     NatFailed,
     Loop,
+    /// A security-group style allow list of the underlay (cluster file) refused the packet.
+    UnderlayFilter,
+    /// A bridge port that is not forwarding (`learning`, `blocking`, `disabled`, `listening`).
+    BridgePortState,
 }
 
 impl DropReason {
@@ -115,6 +119,8 @@ impl DropReason {
             DropReason::OtherHost => "other-host",
             DropReason::NatFailed => "nat-failed",
             DropReason::Loop => "loop",
+            DropReason::UnderlayFilter => "underlay-filter",
+            DropReason::BridgePortState => "bridge-port-state",
         }
     }
 }

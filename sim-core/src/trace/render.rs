@@ -137,8 +137,8 @@ pub fn text(results: &[FlowResult], opts: TextOptions) -> String {
             if opts.steps {
                 let mut last: Option<Packet> = None;
                 for s in &o.steps {
-                    for (j, l) in step_line(s, &paint).lines().enumerate() {
-                        let _ = writeln!(out, "    {}{}", if j == 0 { "" } else { "" }, l);
+                    for l in step_line(s, &paint).lines() {
+                        let _ = writeln!(out, "    {l}");
                     }
                     if let Some(p) = &s.packet_after {
                         match last.as_ref().map(|prev| rewrite_base(prev, p)) {

@@ -229,14 +229,7 @@ impl<'w> Run<'w> {
             Match::Statistic(s) => self.eval_statistic(env, s, chain, n),
             Match::Recent(r) => self.eval_recent(env, skb, r),
             Match::Set(s) => self.eval_set(env, skb, s),
-            Match::Physdev(pd) => {
-                // `physdev_mt` without bridge info: only inverted options can be true.
-                let ok = [pd.physdev_in.as_ref().map(|x| x.neg), pd.physdev_out.as_ref().map(|x| x.neg), pd.is_in, pd.is_out, pd.is_bridged]
-                    .iter()
-                    .flatten()
-                    .all(|neg| *neg);
-                Tri::of(ok)
-            }
+            Match::Physdev(pd) => Tri::of(crate::engine::device::bridge::physdev_mt(pd, skb.l2.nf_bridge.as_ref())),
             Match::Mac(mac) => {
                 if !matches!(env.hook, Hook::PreRouting | Hook::LocalIn | Hook::Forward) {
                     return Tri::F;
