@@ -305,8 +305,10 @@ impl<'t> Builder<'t> {
         let mut w = std::mem::take(&mut self.words);
         w.clear();
         match split_words(s, col, &mut w) {
-            Ok(()) => {
-                expand_long_values(&mut w);
+            Ok(has_equals) => {
+                if has_equals {
+                    expand_long_values(&mut w);
+                }
                 Some(w)
             }
             Err(e) => {
@@ -383,7 +385,7 @@ pub(crate) fn lines(text: &str) -> impl Iterator<Item = (u32, usize, &str)> {
             return None;
         }
         let rest = &text[pos..];
-        let len = rest.find('\n').unwrap_or(rest.len());
+        let len = super::scan::find_byte(text.as_bytes(), pos, b'\n') - pos;
         let mut l = &rest[..len];
         if let Some(s) = l.strip_suffix('\r') {
             l = s;
@@ -443,8 +445,11 @@ pub(crate) fn parse(file: &str, text: &str) -> Parsed<Ruleset> {
 
     for (ln, off, raw) in lines(text) {
         last_line = ln;
-        let lead = raw.len() - raw.trim_start().len();
-        let line = raw[lead..].trim_end();
+        // Trimming decodes characters; a line that starts and ends with a printable ASCII byte
+        // (almost every line) has nothing to trim.
+        let lead = if raw.as_bytes().first().is_some_and(u8::is_ascii_graphic) { 0 } else { raw.len() - raw.trim_start().len() };
+        let line = &raw[lead..];
+        let line = if line.as_bytes().last().is_some_and(u8::is_ascii_graphic) { line } else { line.trim_end() };
         if line.is_empty() {
             continue;
         }
@@ -592,11 +597,16 @@ fn short(s: &str) -> &str {
 
 /// `:NAME POLICY [p:b]`.
 fn chain_header<'t>(b: &mut Builder<'t>, ln: u32, col0: u32, decl: &'t str) {
-    let mut it = decl.split_whitespace();
-    let name = it.next().unwrap_or("");
-    let pol = it.next();
-    let cnt = it.next();
-    let extra = it.next();
+    // ASCII whitespace is all the whitespace there is in an ASCII line, and splitting on it
+    // does not decode characters.
+    let mut toks: [Option<&'t str>; 4] = [None; 4];
+    if decl.is_ascii() {
+        toks.iter_mut().zip(decl.split_ascii_whitespace()).for_each(|(t, w)| *t = Some(w));
+    } else {
+        toks.iter_mut().zip(decl.split_whitespace()).for_each(|(t, w)| *t = Some(w));
+    }
+    let [name, pol, cnt, extra] = toks;
+    let name = name.unwrap_or("");
     let (policy, explicit) = match pol {
         Some("ACCEPT") => (Some(Policy::Accept), true),
         Some("DROP") => (Some(Policy::Drop), true),

@@ -28,6 +28,7 @@ pub(crate) mod matches;
 pub mod registry;
 pub(crate) mod rule;
 pub mod save;
+pub(crate) mod scan;
 pub(crate) mod targets;
 pub(crate) mod values;
 pub(crate) mod words;

@@ -51,10 +51,13 @@ impl PErr {
 /// Splits `line` (whose first byte is at column `base_col`) into words. Double quotes group,
 /// a backslash inside quotes escapes the next character, outside quotes it is literal; an empty
 /// pair of quotes is an (empty) word. Words are pushed to `out`, which the caller reuses across
-/// lines so that a dump of plain words costs no allocation per word.
-pub(crate) fn split_words<'a>(line: &'a str, base_col: u32, out: &mut Vec<Word<'a>>) -> Result<(), PErr> {
+/// lines so that a dump of plain words costs no allocation per word. Returns whether an
+/// unquoted word holds an `=` (a `--opt=value` candidate).
+pub(crate) fn split_words<'a>(line: &'a str, base_col: u32, out: &mut Vec<Word<'a>>) -> Result<bool, PErr> {
     let bytes = line.as_bytes();
     let mut i = 0;
+    // An unquoted word holds an `=`, so `--opt=value` splitting must be tried.
+    let mut equals = false;
     while i < bytes.len() {
         let c = bytes[i];
         if c == b' ' || c == b'\t' {
@@ -63,10 +66,8 @@ pub(crate) fn split_words<'a>(line: &'a str, base_col: u32, out: &mut Vec<Word<'
         }
         let start = i;
         // Fast path: a word with no quote in it is a plain slice.
-        let mut j = i;
-        while j < bytes.len() && bytes[j] != b' ' && bytes[j] != b'\t' && bytes[j] != b'"' {
-            j += 1;
-        }
+        let (j, eq) = super::scan::find_word_end(bytes, i);
+        equals |= eq;
         if j == bytes.len() || bytes[j] != b'"' {
             out.push(Word { text: Cow::Borrowed(&line[start..j]), col: base_col + start as u32, quoted: false });
             i = j;
@@ -130,7 +131,7 @@ pub(crate) fn split_words<'a>(line: &'a str, base_col: u32, out: &mut Vec<Word<'
         out.push(Word { text: Cow::Owned(buf), col: base_col + start as u32, quoted: true });
         i = k;
     }
-    Ok(())
+    Ok(equals)
 }
 
 fn utf8_len(b: u8) -> usize {

@@ -16,7 +16,7 @@ pub(crate) fn threshold(p: f64) -> u32 {
 
 pub(crate) fn parse(a: &mut Args, _cx: &mut Cx) -> Result<Match, PErr> {
     let start = a.col();
-    let (mut mode, mut prob, mut every, mut packet) = (None::<String>, None::<u32>, None::<u32>, None::<u32>);
+    let (mut mode, mut prob, mut every, mut packet) = (None::<&str>, None::<u32>, None::<u32>, None::<u32>);
     let mut neg = false;
     while let Some((mut inv, opt, col)) = a.next_opt(OPTS) {
         match opt {
@@ -31,7 +31,7 @@ pub(crate) fn parse(a: &mut Args, _cx: &mut Cx) -> Result<Match, PErr> {
                 if w.as_str() != "random" && w.as_str() != "nth" {
                     return Err(bad(w, opt, "random or nth"));
                 }
-                mode = Some(w.as_str().to_string());
+                mode = Some(w.as_str());
             }
             "--probability" => {
                 if prob.is_some() {
@@ -63,7 +63,7 @@ pub(crate) fn parse(a: &mut Args, _cx: &mut Cx) -> Result<Match, PErr> {
             }
         }
     }
-    let mode = match (mode.as_deref(), prob, every) {
+    let mode = match (mode, prob, every) {
         (Some("random"), Some(threshold), None) if packet.is_none() => StatisticMode::Random { threshold },
         (Some("random"), None, _) => return Err(missing(start, "-m statistic --mode random", "`--probability`")),
         (Some("nth"), None, Some(every)) => {

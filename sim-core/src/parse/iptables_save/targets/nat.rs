@@ -15,19 +15,29 @@ use crate::parse::iptables_save::words::{Args, PErr, Word};
 fn range(w: &Word, opt: &str) -> Result<NatRange, PErr> {
     let s = w.as_str();
     let e = "`[ip[-ip]][:port[-port][/base]]`";
-    if s.matches(':').count() > 1 || s.starts_with('[') {
+    // Byte positions rather than `str` searches: the values are a dozen bytes long.
+    let pos = |s: &str, c: u8| s.bytes().position(|b| b == c);
+    let colon = pos(s, b':');
+    if colon.is_some_and(|c| pos(&s[c + 1..], b':').is_some()) || s.starts_with('[') {
         return Err(crate::parse::iptables_save::rule::ipv6(w.col, opt, s));
     }
-    let (ips, ports) = match s.split_once(':') {
-        Some((i, p)) => (i, Some(p)),
+    let (ips, ports) = match colon {
+        Some(c) => (&s[..c], Some(&s[c + 1..])),
         None => (s, None),
     };
     let (min_ip, max_ip) = if ips.is_empty() {
         (None, None)
     } else {
-        let (l, h) = ips.split_once('-').unwrap_or((ips, ips));
-        let l = values::ipv4(l).ok_or_else(|| bad(w, opt, e))?;
-        let h = values::ipv4(h).ok_or_else(|| bad(w, opt, e))?;
+        let (l, h) = match pos(ips, b'-') {
+            Some(d) => {
+                let l = values::ipv4(&ips[..d]).ok_or_else(|| bad(w, opt, e))?;
+                (l, values::ipv4(&ips[d + 1..]).ok_or_else(|| bad(w, opt, e))?)
+            }
+            None => {
+                let l = values::ipv4(ips).ok_or_else(|| bad(w, opt, e))?;
+                (l, l)
+            }
+        };
         if u32::from(l) > u32::from(h) {
             return Err(bad(w, opt, "an address range with from <= to"));
         }
@@ -36,8 +46,8 @@ fn range(w: &Word, opt: &str) -> Result<NatRange, PErr> {
     let (ports, base_port) = match ports {
         None => (None, None),
         Some(p) => {
-            let (r, base) = match p.split_once('/') {
-                Some((r, b)) => (r, Some(b)),
+            let (r, base) = match pos(p, b'/') {
+                Some(k) => (&p[..k], Some(&p[k + 1..])),
                 None => (p, None),
             };
             let pr = values::port_range_dash(r).ok_or_else(|| bad(w, opt, e))?;
@@ -88,7 +98,14 @@ fn parse_nat(a: &mut Args, name: &str, opt_to: &'static str) -> Result<NatTarget
                 Some(w) => {
                     a.bump();
                     match range(w, opt_to) {
-                        Ok(r) => t.ranges.push(r),
+                        Ok(r) => {
+                            // One range is the rule (a kube-proxy node has 100k DNATs): room
+                            // for exactly one.
+                            if t.ranges.is_empty() {
+                                t.ranges.reserve_exact(1);
+                            }
+                            t.ranges.push(r)
+                        }
                         Err(e) => {
                             err.get_or_insert(e);
                         }
@@ -116,8 +133,6 @@ fn parse_nat(a: &mut Args, name: &str, opt_to: &'static str) -> Result<NatTarget
     if t.ranges.is_empty() {
         return Err(super::missing(start, &format!("-j {name}"), &format!("`{opt_to}`")));
     }
-    // One range is the rule (a kube-proxy node has 100k DNATs); drop the growth slack.
-    t.ranges.shrink_to_fit();
     Ok(t)
 }
 
