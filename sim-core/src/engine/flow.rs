@@ -875,7 +875,17 @@ impl<'w> Run<'w> {
                 let sport = spec.sport.unwrap_or_else(|| self.ephemeral(nsi));
                 let pkt = self.request_packet(src.unwrap_or(Ipv4Addr::UNSPECIFIED), sport);
                 let skb = Skb { pkt, mark: spec.mark, iif: None, ct: SkbCt::None, inner: None, owner: Owner::Client, l2: Default::default() };
-                let r = self.route_out(nsi, &skb, false);
+                let mut r = self.route_out(nsi, &skb, false);
+                // `ip_route_connect`: a TCP or UDP socket without a bound source looks up once to
+                // pick one, then again from it, and uses the second route (a policy rule on the
+                // source can send it elsewhere). A raw socket, as ping's, looks up once.
+                if src.is_none() && proto != IPPROTO_ICMP {
+                    if let Decision::Local { src: s } | Decision::Unicast { src: s, .. } = r.decision {
+                        let mut again = skb.clone();
+                        again.pkt.src = s;
+                        r = self.route_out(nsi, &again, false);
+                    }
+                }
                 (nsi, skb, Some(r), None)
             }
             FlowFrom::Inject { ns, src, iif } => {
@@ -988,8 +998,10 @@ impl<'w> Run<'w> {
                     let reply_pkt = Packet {
                         src: p.dst,
                         dst: p.src,
-                        sport: p.dport,
-                        dport: p.sport,
+                        // `icmp_echo` answers with the request's id (kept in `sport`, as the
+                        // conntrack tuple has it); TCP and UDP swap the ports.
+                        sport: if proto == IPPROTO_ICMP { p.sport } else { p.dport },
+                        dport: if proto == IPPROTO_ICMP { p.dport } else { p.sport },
                         tcp_flags: if proto == IPPROTO_TCP { tf::SYN | tf::ACK } else { 0 },
                         icmp_type: if proto == IPPROTO_ICMP { 0 } else { p.icmp_type },
                         ttl: self.default_ttl(ns),
@@ -1219,8 +1231,10 @@ impl<'w> Run<'w> {
             ));
         }
         let (errno, fatal) = icmp_errno(p.icmp_type, p.icmp_code);
-        if proto != IPPROTO_TCP && !fatal {
-            return lost(format!("an ICMP error ({errno}) arrives, but a UDP/ICMP socket ignores non-fatal errors without IP_RECVERR"));
+        // An ICMP flow's client is `ping`, which sets IP_RECVERR and so hears every error
+        // (`ping_err`); a plain UDP socket hears only the fatal ones (`udp_err`).
+        if proto == IPPROTO_UDP && !fatal {
+            return lost(format!("an ICMP error ({errno}) arrives, but a UDP socket ignores non-fatal errors without IP_RECVERR"));
         }
         Fate {
             result: errno_result(errno),

@@ -49,7 +49,7 @@ pub struct NsCase {
     /// iptables-save text loaded with `iptables-restore` (empty: nothing loaded).
     #[serde(default)]
     pub iptables: String,
-    /// Listening sockets on 0.0.0.0: `tcp:80`, `udp:5353`.
+    /// Listening sockets on 0.0.0.0: `tcp:80`, `udp:5353`; `icmp` reports echo requests.
     #[serde(default)]
     pub listen: Vec<String>,
 }
@@ -65,7 +65,7 @@ pub struct LinkCase {
 }
 
 /// A client connection: from a namespace (its routing picks the source address) to
-/// `ADDR:PORT/tcp|udp`, from a fixed source port so that predictions and the kernel use the same
+/// `ADDR:PORT/tcp|udp` or `ADDR/icmp` (an echo request), from a fixed source port so that predictions and the kernel use the same
 /// port and flows of one case never share a conntrack tuple.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -85,19 +85,26 @@ pub struct FlowTarget {
 
 impl FlowCase {
     pub fn target(&self) -> Result<FlowTarget, String> {
-        let (hp, proto) = self.to.rsplit_once('/').ok_or_else(|| format!("flow to {:?}: expected ADDR:PORT/PROTO", self.to))?;
+        let (hp, proto) = self.to.rsplit_once('/').ok_or_else(|| format!("flow to {:?}: expected ADDR:PORT/PROTO or ADDR/icmp", self.to))?;
         let proto = match proto {
             "tcp" => crate::Proto::Tcp,
             "udp" => crate::Proto::Udp,
-            p => return Err(format!("flow to {:?}: protocol {p:?} is not tcp or udp", self.to)),
+            "icmp" => {
+                let addr = hp.parse().map_err(|e| format!("flow to {:?}: {e}", self.to))?;
+                return Ok(FlowTarget { addr, port: 0, proto: crate::Proto::Icmp });
+            }
+            p => return Err(format!("flow to {:?}: protocol {p:?} is not tcp, udp or icmp", self.to)),
         };
         let sa: std::net::SocketAddrV4 = hp.parse().map_err(|e| format!("flow to {:?}: {e}", self.to))?;
         Ok(FlowTarget { addr: *sa.ip(), port: sa.port(), proto })
     }
 }
 
-/// A listener spec `tcp:80` split up.
+/// A listener spec `tcp:80` (or `icmp`, which reports echo requests) split up.
 pub fn parse_listen(s: &str) -> Result<(crate::Proto, u16), String> {
+    if s == "icmp" {
+        return Ok((crate::Proto::Icmp, 0));
+    }
     let (p, port) = s.split_once(':').ok_or_else(|| format!("listener {s:?}: expected PROTO:PORT"))?;
     let proto = match p {
         "tcp" => crate::Proto::Tcp,

@@ -153,26 +153,35 @@ pub struct Dest {
     pub owners: Vec<usize>,
 }
 
-/// A veth link: `a:dev` <-> `b:dev`, subnet `10.0.<n>.0/24`, `a` holds `.1`, `b` holds `.2`.
+/// One end of a segment: a namespace's device on it and its address there.
 #[derive(Clone, Debug)]
-pub struct PlanLink {
-    pub a: usize,
-    pub b: usize,
+pub struct Member {
+    pub ns: usize,
     pub dev: String,
-    pub n: u8,
+    pub addr: Ipv4Addr,
 }
 
-impl PlanLink {
-    pub fn addr_of(&self, ns: usize) -> Ipv4Addr {
-        Ipv4Addr::new(10, 0, self.n, if ns == self.a { 1 } else { 2 })
+/// An IPv4 subnet `10.0.<n>.0/24` shared by namespaces: a veth pair (two members), or a bridge
+/// in a hub namespace (a member through the bridge device) with a veth port to each other member.
+#[derive(Clone, Debug)]
+pub struct Segment {
+    pub n: u8,
+    pub members: Vec<Member>,
+}
+
+impl Segment {
+    pub fn member(&self, ns: usize) -> Option<&Member> {
+        self.members.iter().find(|m| m.ns == ns)
     }
-    pub fn other(&self, ns: usize) -> usize {
-        if ns == self.a {
-            self.b
-        } else {
-            self.a
-        }
-    }
+}
+
+/// A namespace's way to a neighbour: its own device, and the neighbour's address and namespace.
+#[derive(Clone, Debug)]
+pub struct Hop {
+    pub dev: String,
+    pub gw: Ipv4Addr,
+    pub to: usize,
+    pub segment: usize,
 }
 
 /// A route as `ip route add` takes it, without the table.
@@ -186,8 +195,10 @@ pub enum RouteTo {
 #[derive(Clone, Debug, Default)]
 pub struct NsPlan {
     pub name: String,
-    /// Devices besides lo.
+    /// Devices besides lo that carry addresses.
     pub devs: Vec<String>,
+    /// Bridge ports (no address).
+    pub ports: Vec<String>,
     pub forward: bool,
     pub pre: Vec<String>,
     /// Device and address commands.
@@ -208,7 +219,9 @@ pub struct NsPlan {
 #[derive(Clone, Debug, Default)]
 pub struct Plan {
     pub ns: Vec<NsPlan>,
-    pub links: Vec<PlanLink>,
+    pub segments: Vec<Segment>,
+    /// veth pairs to create: (a, a's device, b, b's device).
+    pub veths: Vec<(usize, String, usize, String)>,
     pub addrs: Vec<OwnedAddr>,
     pub dests: Vec<Dest>,
     /// Service addresses that no namespace owns; their holder DNATs them.
@@ -219,24 +232,56 @@ pub struct Plan {
 }
 
 impl Plan {
-    fn neighbours(&self, ns: usize) -> Vec<&PlanLink> {
-        self.links.iter().filter(|l| l.a == ns || l.b == ns).collect()
+    /// Every neighbour `ns` reaches directly, by segment.
+    pub fn hops(&self, ns: usize) -> Vec<Hop> {
+        let mut v = Vec::new();
+        for (si, seg) in self.segments.iter().enumerate() {
+            let Some(me) = seg.member(ns) else { continue };
+            for m in seg.members.iter().filter(|m| m.ns != ns) {
+                v.push(Hop { dev: me.dev.clone(), gw: m.addr, to: m.ns, segment: si });
+            }
+        }
+        v
     }
 
-    fn add_link(&mut self, a: usize, b: usize) {
-        self.next_link += 1;
-        let n = self.next_link;
-        let dev = format!("e{n}");
-        self.ns[a].devs.push(dev.clone());
-        self.ns[b].devs.push(dev.clone());
-        let link = PlanLink { a, b, dev: dev.clone(), n };
-        for ns in [a, b] {
-            let addr = link.addr_of(ns);
-            self.ns[ns].dev_cmds.push(format!("ip addr add {addr}/24 dev {dev}"));
-            self.addrs.push(OwnedAddr { ns, dev: dev.clone(), addr, prefix: 24 });
+    fn add_segment(&mut self, members: Vec<Member>) {
+        let n = self.segments.len() as u8 + 1;
+        for m in &members {
+            self.ns[m.ns].dev_cmds.push(format!("ip addr add {}/24 dev {}", m.addr, m.dev));
+            self.ns[m.ns].devs.push(m.dev.clone());
+            self.addrs.push(OwnedAddr { ns: m.ns, dev: m.dev.clone(), addr: m.addr, prefix: 24 });
         }
-        self.dests.push(Dest { net: net(Ipv4Addr::new(10, 0, n, 0), 24), owners: vec![a, b] });
-        self.links.push(link);
+        self.dests.push(Dest { net: net(Ipv4Addr::new(10, 0, n, 0), 24), owners: members.iter().map(|m| m.ns).collect() });
+        self.segments.push(Segment { n, members });
+    }
+
+    /// A veth pair between `a` (`.1`) and `b` (`.2`), both ends named `e<n>`.
+    pub fn add_link(&mut self, a: usize, b: usize) {
+        let n = self.segments.len() as u8 + 1;
+        let dev = format!("e{n}");
+        self.veths.push((a, dev.clone(), b, dev.clone()));
+        self.add_segment(vec![
+            Member { ns: a, dev: dev.clone(), addr: Ipv4Addr::new(10, 0, n, 1) },
+            Member { ns: b, dev, addr: Ipv4Addr::new(10, 0, n, 2) },
+        ]);
+    }
+
+    /// A bridge `br<n>` in `hub` (holding `.1`) with a port `p<n>-<k>` to each of `others`,
+    /// whose ends are `e<n>` holding `.2`, `.3`...
+    pub fn add_bridge(&mut self, hub: usize, others: &[usize]) {
+        let n = self.segments.len() as u8 + 1;
+        let br = format!("br{n}");
+        self.ns[hub].dev_cmds.push(format!("ip link add {br} type bridge"));
+        self.ns[hub].dev_cmds.push(format!("ip link set {br} up"));
+        let mut members = vec![Member { ns: hub, dev: br.clone(), addr: Ipv4Addr::new(10, 0, n, 1) }];
+        for (k, &o) in others.iter().enumerate() {
+            let port = format!("p{n}-{}", k + 1);
+            self.veths.push((hub, port.clone(), o, format!("e{n}")));
+            self.ns[hub].dev_cmds.push(format!("ip link set {port} master {br}"));
+            self.ns[hub].ports.push(port);
+            members.push(Member { ns: o, dev: format!("e{n}"), addr: Ipv4Addr::new(10, 0, n, 2 + k as u8) });
+        }
+        self.add_segment(members);
     }
 
     /// Addresses a rule or flow may name: every owned address, the service addresses, an
@@ -254,9 +299,8 @@ impl Plan {
     fn flow_addrs(&self) -> Vec<String> {
         let mut v = Vec::new();
         for f in &self.flows {
-            if let Some((a, _)) = f.to.split_once(':') {
-                v.push(a.to_string());
-            }
+            let hostport = f.to.split_once('/').map_or(f.to.as_str(), |x| x.0);
+            v.push(hostport.split_once(':').map_or(hostport, |x| x.0).to_string());
             let from = self.ns.iter().position(|n| n.name == f.from).unwrap_or(0);
             v.extend(self.addrs.iter().filter(|a| a.ns == from).map(|a| a.addr.to_string()));
         }
@@ -306,13 +350,24 @@ pub static DEVICES: &[DeviceKind] = &[
         p.dests.push(Dest { net: net(addr, 32), owners: vec![ns] });
     } },
     DeviceKind { name: "secondary-address", weight: 2, add: |d, p| {
-        // A second address in a link's subnet: reached by ARP on that link, not by a route.
-        let l = d.pick(&p.links).clone();
-        let ns = if d.chance(50) { l.b } else { l.a };
+        // A second address in a segment's subnet: reached by ARP there, not by a route.
+        let seg = d.pick(&p.segments).clone();
+        let m = d.pick(&seg.members).clone();
         p.extra += 1;
-        let addr = Ipv4Addr::new(10, 0, l.n, 10 + p.extra);
-        p.ns[ns].dev_cmds.push(format!("ip addr add {addr}/24 dev {}", l.dev));
-        p.addrs.push(OwnedAddr { ns, dev: l.dev.clone(), addr, prefix: 24 });
+        let addr = Ipv4Addr::new(10, 0, seg.n, 10 + p.extra);
+        p.ns[m.ns].dev_cmds.push(format!("ip addr add {addr}/24 dev {}", m.dev));
+        p.addrs.push(OwnedAddr { ns: m.ns, dev: m.dev.clone(), addr, prefix: 24 });
+    } },
+    DeviceKind { name: "bridge", weight: 3, add: |d, p| {
+        // A Linux bridge in a hub namespace with ports to one to three others: frames between
+        // them are bridged, and with br_netfilter (on by default) they cross the hub's iptables
+        // FORWARD chain with in = out = the bridge.
+        let n = p.ns.len();
+        let hub = d.below(n);
+        let want = 1 + d.below(3.min(n - 1));
+        let start = d.below(n);
+        let others: Vec<usize> = (0..n).map(|i| (start + i) % n).filter(|&x| x != hub).take(want).collect();
+        p.add_bridge(hub, &others);
     } },
     DeviceKind { name: "extra-veth", weight: 2, add: |d, p| {
         // A second path between two namespaces: routing and rp_filter get choices.
@@ -357,12 +412,12 @@ fn remote_dests(p: &Plan, ns: usize) -> Vec<ipnet::Ipv4Net> {
 }
 
 fn via_random_neighbour(d: &mut Draw, p: &Plan, ns: usize) -> Option<RouteTo> {
-    let nb = p.neighbours(ns);
-    if nb.is_empty() {
+    let hops = p.hops(ns);
+    if hops.is_empty() {
         return None;
     }
-    let l = *d.pick(&nb);
-    Some(RouteTo::Via { gw: l.addr_of(l.other(ns)), dev: l.dev.clone() })
+    let h = d.pick(&hops);
+    Some(RouteTo::Via { gw: h.gw, dev: h.dev.clone() })
 }
 
 pub static ROUTE_EDITS: &[RouteEdit] = &[
@@ -445,29 +500,30 @@ pub static ROUTE_EDITS: &[RouteEdit] = &[
     } },
 ];
 
-/// Shortest-path next hops over the veth graph: for each destination `ns` is not on, the link to
-/// the nearest owner (lowest link number on ties).
+/// Shortest-path next hops over the segments: for each destination `ns` is not on, the first
+/// hop toward its nearest owner (the first hop found on ties).
 fn tree_routes(p: &Plan, ns: usize) -> BTreeMap<ipnet::Ipv4Net, RouteTo> {
     let n = p.ns.len();
-    // First hop toward every namespace, by breadth-first search.
-    let mut first: Vec<Option<(usize, usize)>> = vec![None; n]; // (link index, distance)
+    let mine = p.hops(ns);
+    // (index in `mine` of the first hop, distance) toward every namespace.
+    let mut first: Vec<Option<(usize, usize)>> = vec![None; n];
     let mut q = VecDeque::new();
     let mut seen = vec![false; n];
     seen[ns] = true;
-    q.push_back((ns, None::<usize>, 0usize));
-    while let Some((x, via, dist)) = q.pop_front() {
-        for (li, l) in p.links.iter().enumerate() {
-            if l.a != x && l.b != x {
-                continue;
+    for (hi, h) in mine.iter().enumerate() {
+        if !seen[h.to] {
+            seen[h.to] = true;
+            first[h.to] = Some((hi, 1));
+            q.push_back((h.to, hi, 1usize));
+        }
+    }
+    while let Some((x, hi, dist)) = q.pop_front() {
+        for h in p.hops(x) {
+            if !seen[h.to] {
+                seen[h.to] = true;
+                first[h.to] = Some((hi, dist + 1));
+                q.push_back((h.to, hi, dist + 1));
             }
-            let y = l.other(x);
-            if seen[y] {
-                continue;
-            }
-            seen[y] = true;
-            let v = via.unwrap_or(li);
-            first[y] = Some((v, dist + 1));
-            q.push_back((y, Some(v), dist + 1));
         }
     }
     let connected: BTreeSet<ipnet::Ipv4Net> = p.addrs.iter().filter(|a| a.ns == ns).map(|a| net(a.addr, a.prefix)).collect();
@@ -476,10 +532,10 @@ fn tree_routes(p: &Plan, ns: usize) -> BTreeMap<ipnet::Ipv4Net, RouteTo> {
         if connected.contains(&dest.net) || dest.owners.contains(&ns) {
             continue;
         }
-        let best = dest.owners.iter().filter_map(|o| first[*o]).min_by_key(|(li, dist)| (*dist, *li));
-        if let Some((li, _)) = best {
-            let l = &p.links[li];
-            out.insert(dest.net, RouteTo::Via { gw: l.addr_of(l.other(ns)), dev: l.dev.clone() });
+        let best = dest.owners.iter().filter_map(|o| first[*o]).min_by_key(|(hi, dist)| (*dist, *hi));
+        if let Some((hi, _)) = best {
+            let h = &mine[hi];
+            out.insert(dest.net, RouteTo::Via { gw: h.gw, dev: h.dev.clone() });
         }
     }
     out
@@ -515,6 +571,9 @@ pub static SYSCTLS: &[SysctlKind] = &[
             // 0.8 s (`pneigh_enqueue`), which nfpath does not model; calico sets 0 too.
             p.ns[ns].dev_sysctls.push(format!("net.ipv4.neigh.{dev}.proxy_delay=0"));
         }
+    } },
+    SysctlKind { name: "bridge-nf-call-iptables-off", weight: 1, apply: |_, p, ns| {
+        p.ns[ns].pre.push("net.bridge.bridge-nf-call-iptables=0".into());
     } },
     SysctlKind { name: "device-forwarding-off", weight: 1, apply: |d, p, ns| {
         let devs = p.ns[ns].devs.clone();
@@ -598,6 +657,7 @@ pub struct RuleCtx<'a> {
 impl RuleCtx<'_> {
     fn devs(&self) -> Vec<String> {
         let mut v = self.plan.ns[self.ns].devs.clone();
+        v.extend(self.plan.ns[self.ns].ports.iter().cloned());
         v.push("lo".into());
         v.push("e+".into());
         v
@@ -756,6 +816,21 @@ pub static MATCHES: &[MatchKind] = &[
     MatchKind { name: "icmp-type", weight: 1, hooks: ALL, protos: &["icmp"], write: |d, _| {
         let t = *d.pick(&["destination-unreachable", "port-unreachable", "host-unreachable", "echo-request", "time-exceeded", "communication-prohibited"]);
         format!("-m icmp --icmp-type {t}")
+    } },
+    MatchKind { name: "physdev", weight: 2, hooks: &[Pre, In, Fwd, Post], protos: &[], write: |d, c| {
+        // Bridge ports of this namespace (a name that is no port never matches, which is fine).
+        let mut ports = c.plan.ns[c.ns].ports.clone();
+        ports.push("p+".into());
+        let port = d.pick(&ports).clone();
+        let out_ok = matches!(c.hook, Fwd | Post);
+        match d.below(if out_ok { 6 } else { 4 }) {
+            0 => format!("-m physdev --physdev-in {port}"),
+            1 => format!("-m physdev ! --physdev-in {port}"),
+            2 => "-m physdev --physdev-is-bridged".into(),
+            3 => "-m physdev ! --physdev-is-bridged".into(),
+            4 => format!("-m physdev --physdev-out {port}"),
+            _ => "-m physdev --physdev-is-out".into(),
+        }
     } },
     MatchKind { name: "comment", weight: 1, hooks: ALL, protos: &[], write: |d, _| {
         format!("-m comment --comment \"conformance rule {}\"", d.below(100))
@@ -941,7 +1016,7 @@ fn render_flows(g: &Genome, p: &mut Plan) {
     for (i, f) in g.flows.iter().enumerate() {
         let d = &mut Draw::new(f);
         let from = d.below(p.ns.len());
-        let proto = *d.pick(&["tcp", "udp"]);
+        let proto = *d.pick(&["tcp", "udp", "tcp", "udp", "icmp"]);
         // Mostly another namespace's address; sometimes a service, the client's own address, or
         // an address nobody answers for.
         let dst = match d.below(10) {
@@ -966,7 +1041,8 @@ fn render_flows(g: &Genome, p: &mut Plan) {
         };
         let port = if d.chance(10) { CLOSED_PORT } else { *d.pick(PORTS) };
         let sport = 40000 + 1000 * i as u16 + d.below(1000) as u16;
-        p.flows.push(FlowCase { from: p.ns[from].name.clone(), to: format!("{dst}:{port}/{proto}"), sport });
+        let to = if proto == "icmp" { format!("{dst}/icmp") } else { format!("{dst}:{port}/{proto}") };
+        p.flows.push(FlowCase { from: p.ns[from].name.clone(), to, sport });
     }
 }
 
@@ -994,11 +1070,15 @@ pub fn render(g: &Genome) -> Case {
     // Routing from the topology: a namespace with one link is a host with a default route; a
     // namespace with several forwards, with a route to every destination it is not on.
     for ns in 0..n {
-        let nb = p.neighbours(ns).len();
-        p.ns[ns].forward = nb > 1;
-        if nb == 1 {
-            let l = p.neighbours(ns)[0].clone();
-            p.ns[ns].routes.insert((254, ipnet::Ipv4Net::default()), RouteTo::Via { gw: l.addr_of(l.other(ns)), dev: l.dev.clone() });
+        let hops = p.hops(ns);
+        let devs: BTreeSet<&str> = hops.iter().map(|h| h.dev.as_str()).collect();
+        p.ns[ns].forward = devs.len() > 1;
+        if devs.len() == 1 {
+            // A host: default route via a neighbour that forwards (has other segments), else
+            // the first neighbour.
+            let forwards = |x: usize| p.hops(x).iter().map(|h| h.dev.clone()).collect::<BTreeSet<_>>().len() > 1;
+            let h = hops.iter().find(|h| forwards(h.to)).unwrap_or(&hops[0]).clone();
+            p.ns[ns].routes.insert((254, ipnet::Ipv4Net::default()), RouteTo::Via { gw: h.gw, dev: h.dev });
         } else {
             for (dst, r) in tree_routes(&p, ns) {
                 p.ns[ns].routes.insert((254, dst), r);
@@ -1029,6 +1109,13 @@ pub fn render(g: &Genome) -> Case {
                     p.ns[ns].listen.push(format!("{proto}:{port}"));
                 }
             }
+        }
+    }
+    // The kernel answers echo requests itself; a raw-socket listener in every namespace reports
+    // where each one arrived.
+    if p.flows.iter().any(|f| f.to.ends_with("/icmp")) {
+        for nsp in &mut p.ns {
+            nsp.listen.push("icmp".into());
         }
     }
     for gr in &g.rules {
@@ -1101,9 +1188,9 @@ fn finish(p: Plan) -> Case {
         namespaces.push(NsCase { name: n.name.clone(), pre, commands, iptables: iptables_text(n), listen: n.listen.clone() });
     }
     let links = p
-        .links
+        .veths
         .iter()
-        .map(|l| LinkCase { a: p.ns[l.a].name.clone(), a_dev: l.dev.clone(), b: p.ns[l.b].name.clone(), b_dev: l.dev.clone() })
+        .map(|(a, ad, b, bd)| LinkCase { a: p.ns[*a].name.clone(), a_dev: ad.clone(), b: p.ns[*b].name.clone(), b_dev: bd.clone() })
         .collect();
     Case { namespaces, links, flows: p.flows }
 }

@@ -259,11 +259,15 @@ impl Built {
             Proto::Udp => "--udp",
             Proto::Icmp => "--icmp",
         };
-        let target = format!("{}:{}", t.addr, t.port);
         let (sport, tmo) = (flow.sport.to_string(), timeout_ms.to_string());
-        let out = client.nfpath(&["probe", "connect", &target, flag, "--sport", &sport, "--timeout-ms", &tmo]);
+        let out = if t.proto == Proto::Icmp {
+            client.nfpath(&["probe", "connect", &t.addr.to_string(), flag, "--timeout-ms", &tmo])
+        } else {
+            let target = format!("{}:{}", t.addr, t.port);
+            client.nfpath(&["probe", "connect", &target, flag, "--sport", &sport, "--timeout-ms", &tmo])
+        };
         if !out.status.success() {
-            return Err(failed(&format!("in {}: nfpath probe connect {target} {flag}", client.short), &out));
+            return Err(failed(&format!("in {}: nfpath probe connect {} {flag}", client.short, flow.to), &out));
         }
         let text = String::from_utf8_lossy(&out.stdout);
         let v: serde_json::Value = serde_json::from_str(text.lines().next().unwrap_or("")).map_err(|e| format!("probe connect printed {text:?}: {e}"))?;
@@ -335,9 +339,10 @@ fn outcome_matches(o: &Outcome, obs: &Observation, proto: Proto, listening: &dyn
         _ => None,
     };
     // Ports are compared unless nfpath says the kernel draws one at random (a NAT port search
-    // from a random offset, `--random-fully`).
-    let random_port = o.summary.contains("random port") || o.summary.contains("random offset");
-    let same = |a: &str, b: &str| if random_port { a.rsplit_once(':').map(|x| x.0) == b.rsplit_once(':').map(|x| x.0) } else { a == b };
+    // from a random offset, `--random-fully`); ICMP has none.
+    let random_port = o.summary.contains("random port") || o.summary.contains("random offset") || proto == Proto::Icmp;
+    let addr = |x: &str| x.rsplit_once(':').map_or(x, |p| p.0).to_string();
+    let same = |a: &str, b: &str| if random_port { addr(a) == addr(b) } else { a == b };
     match (&obs.received, reached) {
         (Some(r), Some((at, seen))) => {
             if *at != r.ns || !same(&seen.src, &r.peer) || !same(&seen.dst, &r.local) {
