@@ -9,6 +9,7 @@ pub mod diag;
 pub mod engine;
 pub mod gen;
 pub mod lint;
+pub mod lint_devices;
 pub mod model;
 pub mod parse;
 pub mod scenario;

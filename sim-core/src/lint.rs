@@ -238,6 +238,8 @@ pub fn lint_namespace(ns: &Namespace) -> Vec<Diagnostic> {
             }
         }
     }
+    // What the device model knows (VXLAN fdb and routes, tunnels, bridge ports, proxy ARP).
+    out.extend(crate::lint_devices::lint_devices(ns));
     out
 }
 

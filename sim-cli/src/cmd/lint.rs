@@ -4,8 +4,6 @@ use crate::cmd::state;
 use crate::error::{print_stdout, CliResult, EXIT_FAILED, EXIT_OK};
 use crate::style;
 use sim_core::diag::{Diagnostic, Severity};
-use sim_core::model::Namespace;
-use sim_core::scenario::generate::is_node;
 use std::path::PathBuf;
 
 /// Lint a state: per namespace (forwarding off on a node with pods, rp_filter against
@@ -31,18 +29,10 @@ pub struct Args {
     pub verbose: bool,
 }
 
-/// Every finding, namespaces in name order then the cluster checks over the nodes.
+/// Every finding, namespaces in name order then the cluster checks over the nodes and the fdb
+/// destinations against the underlay (`sim_core::lint_devices::lint_world`).
 pub fn findings(world: &sim_core::engine::World) -> Vec<Diagnostic> {
-    let nss: Vec<&Namespace> = world.namespace_names().filter_map(|n| world.namespace(n)).collect();
-    let mut out = Vec::new();
-    for ns in &nss {
-        out.extend(sim_core::lint::lint_namespace(ns));
-    }
-    let nodes: Vec<&Namespace> = nss.iter().copied().filter(|n| is_node(n)).collect();
-    if nodes.len() > 1 {
-        out.extend(sim_core::lint::lint_cluster(&nodes));
-    }
-    out
+    sim_core::lint_devices::lint_world(world)
 }
 
 pub fn run(a: Args) -> CliResult<u8> {

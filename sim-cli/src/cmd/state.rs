@@ -50,11 +50,20 @@ pub fn load(path: &Path, verbose: bool) -> CliResult<State> {
         Some(cf) => {
             let text = std::fs::read_to_string(&cf).map_err(|e| CliError::io(&cf, "read the cluster file", &e))?;
             let name = cf.display().to_string();
-            let p = parse_cluster(&name, &text);
+            let mut p = parse_cluster(&name, &text);
             if let Some(d) = p.diagnostics.iter().find(|d| d.severity == Severity::Error) {
                 return Err(diag_error(d));
             }
             let base = cf.parent().unwrap_or(Path::new("."));
+            // Pods named by `kubectl get pods -A -o json`, when the cluster file gives one.
+            if let Some(rel) = p.value.kubectl_pods.clone() {
+                let kp = base.join(&rel);
+                let text = std::fs::read_to_string(&kp).map_err(|e| CliError::io(&kp, "read the kubectl pods file", &e))?;
+                let d = sim_core::scenario::cluster::add_kubectl_pods(&mut p.value, &kp.display().to_string(), &text);
+                if let Some(e) = d.iter().find(|d| d.severity == Severity::Error) {
+                    return Err(diag_error(e));
+                }
+            }
             let mut snaps = BTreeMap::new();
             for (ns, rel) in &p.value.namespaces {
                 snaps.insert(ns.clone(), read_snapshot(&base.join(rel))?);

@@ -338,3 +338,85 @@ pub fn cluster_meta(file: &str, c: &ClusterFile, w: &World, diags: &mut Vec<Diag
     }
     meta
 }
+
+/// Pods from `kubectl get pods -A -o json` (the cluster file's `kubectl_pods`), added to the
+/// file's `pods:` for names and placement: `metadata.namespace/metadata.name`, `status.podIP`,
+/// `spec.nodeName` (the node when a namespace of that name exists). Host-network pods (their IP
+/// is their node's) and pods without an IP are skipped; a pod already listed keeps its entry.
+pub fn add_kubectl_pods(c: &mut ClusterFile, file: &str, text: &str) -> Vec<Diagnostic> {
+    let mut diags = Vec::new();
+    let v: serde_json::Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            diags.push(Diagnostic::error(Span::new(file, e.line() as u32, e.column() as u32), "bad-json", format!("not kubectl JSON: {e}")));
+            return diags;
+        }
+    };
+    let Some(items) = v.get("items").and_then(|i| i.as_array()) else {
+        diags.push(Diagnostic::error(Span::new(file, 1, 0), "bad-json", "expected a kubectl List with `items` (kubectl get pods -A -o json)"));
+        return diags;
+    };
+    let mut added = 0;
+    for it in items {
+        let s = |path: &[&str]| -> Option<String> {
+            let mut x = it;
+            for p in path {
+                x = x.get(*p)?;
+            }
+            x.as_str().map(str::to_string)
+        };
+        let name = match (s(&["metadata", "namespace"]), s(&["metadata", "name"])) {
+            (Some(ns), Some(n)) => format!("{ns}/{n}"),
+            (None, Some(n)) => n,
+            _ => continue,
+        };
+        if it.get("spec").and_then(|sp| sp.get("hostNetwork")).and_then(|h| h.as_bool()) == Some(true) {
+            continue;
+        }
+        let Some(ip) = s(&["status", "podIP"]).and_then(|ip| ip.parse::<Ipv4Addr>().ok()) else { continue };
+        if c.pods.iter().any(|p| p.name == name || p.ip == ip) {
+            continue;
+        }
+        let node = s(&["spec", "nodeName"]).filter(|n| c.namespaces.contains_key(n));
+        c.pods.push(crate::scenario::files::PodName { name, ip, node });
+        added += 1;
+    }
+    diags.push(Diagnostic::info(Span::new(file, 1, 0), "kubectl-pods", format!("{added} pods named from {file}")));
+    diags
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubectl_pods_are_named_and_host_network_pods_skipped() {
+        let mut c = ClusterFile::default();
+        c.namespaces.insert("node-b".into(), "nodes/node-b".into());
+        let text = r#"{"apiVersion":"v1","kind":"List","items":[
+          {"metadata":{"namespace":"default","name":"nginx-6fd9b8bcc7-ln2ws"},"spec":{"nodeName":"node-b"},"status":{"podIP":"10.244.1.2"}},
+          {"metadata":{"namespace":"kube-system","name":"kube-proxy-x"},"spec":{"nodeName":"node-b","hostNetwork":true},"status":{"podIP":"192.168.0.12"}},
+          {"metadata":{"namespace":"default","name":"pending"},"spec":{},"status":{}}]}"#;
+        let d = add_kubectl_pods(&mut c, "pods.json", text);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(c.pods.len(), 1);
+        assert_eq!(c.pods[0].name, "default/nginx-6fd9b8bcc7-ln2ws");
+        assert_eq!(c.pods[0].node.as_deref(), Some("node-b"));
+        assert!(add_kubectl_pods(&mut c, "pods.json", "{]").iter().any(|d| d.code == "bad-json"));
+    }
+
+    #[test]
+    fn a_synthesized_bridge_pod_has_the_cni_gateway() {
+        let mut node = Namespace { name: "node".into(), ..Default::default() };
+        let mut port = link(5, "veth1", LinkKind::Veth, None, 1450);
+        port.master = Some("cni0".into());
+        node.links = vec![link(4, "cni0", LinkKind::Bridge(Default::default()), None, 1450), port];
+        node.addrs.push(Addr { ifname: "cni0".into(), ifindex: 4, local: "10.244.1.1".parse().unwrap_or(Ipv4Addr::UNSPECIFIED), prefix_len: 24, peer: None, broadcast: None, scope: Scope::Universe, secondary: false, noprefixroute: false, label: None });
+        let cni = cni_of(&node, "veth1");
+        assert!(matches!(&cni, Some(Cni::Bridge { bridge, prefix: 24, .. }) if bridge == "cni0"));
+        let pod = synthesize_pod("p", "10.244.1.7".parse().unwrap_or(Ipv4Addr::UNSPECIFIED), &node, "veth1", &cni.unwrap_or(Cni::Routed));
+        assert_eq!(pod.link("eth0").and_then(|l| l.mac).map(|m| m.to_string()).as_deref(), Some("0a:58:0a:f4:01:07"));
+        assert!(pod.routes.iter().any(|r| r.gateway() == Some("10.244.1.1".parse().unwrap_or(Ipv4Addr::UNSPECIFIED))));
+        assert!(pod.provenance["links"].starts_with("synthesized"));
+    }
+}

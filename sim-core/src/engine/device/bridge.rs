@@ -123,7 +123,7 @@ pub(crate) fn egress_tag(w: &World, ns: usize, br: &str, q: &str, tag: Option<u1
     if !filtering(w, ns, br) {
         return Some(tag);
     }
-    let Some(v) = tag else { return None };
+    let v = tag?;
     let e = brport(w, ns, q).vlans.into_iter().find(|x| x.vid == v)?;
     Some(if e.untagged { None } else { Some(v) })
 }
@@ -192,7 +192,7 @@ fn fdb_port(w: &World, ns: usize, br: &str, mac: Mac) -> Result<(String, String)
             return Ok((p.clone(), format!("fdb: {mac} learned on {p}")));
         }
     }
-    if let Some(e) = nsd.fdb.iter().filter(of_br).next() {
+    if let Some(e) = nsd.fdb.iter().find(of_br) {
         return Ok((e.dev.clone(), format!("fdb entry {mac} dev {} from the snapshot", e.dev)));
     }
     match toward {
@@ -208,7 +208,9 @@ fn leads_to(w: &World, ns: usize, p: &str, mac: Mac) -> bool {
     l2::segment(w, ns, p).iter().any(|ep| mac_of(w, ep.ns, &ep.dev) == Some(mac))
 }
 
-/// `flow.rs` hook: a frame received on a bridge port belongs to the bridge.
+/// `flow.rs` hook: a frame received on a bridge port belongs to the bridge. The skb is handed
+/// back by value when it is not the bridge's (the common case costs no allocation).
+#[allow(clippy::result_large_err)]
 pub(crate) fn rx_hook(r: &mut Run, ns: usize, skb: Skb) -> Result<End, Skb> {
     let Some(iif) = skb.iif.clone() else { return Err(skb) };
     if bridge_of(r.w, ns, &iif).is_none() {
@@ -317,6 +319,7 @@ pub(crate) fn port_rx(r: &mut Run, ns: usize, port: &str, mut skb: Skb) -> End {
 }
 
 /// `br_nf_pre_routing_finish` when PREROUTING changed the destination address.
+#[allow(clippy::result_large_err)]
 fn pre_routing_finish(r: &mut Run, ns: usize, br: &str, skb: &mut Skb) -> Result<(), End> {
     let w = r.w;
     let key = FlowKey {

@@ -71,6 +71,7 @@ impl RunState {
 /// Hands a routed packet to `out.dev` when that device is one this module models: a bridge, a
 /// VXLAN or IPIP device, a veth whose peer is a bridge port, or an uplink into the underlay.
 /// `Err` gives the packet back for the plain veth path in `flow.rs`.
+#[allow(clippy::result_large_err)]
 pub(crate) fn transmit(r: &mut Run, ns: usize, skb: Skb, out: &OutRoute) -> Result<End, Skb> {
     let w = r.w;
     let Some(link) = w.nss[ns].ns.link(&out.dev) else { return Err(skb) };
@@ -90,6 +91,7 @@ pub(crate) fn transmit(r: &mut Run, ns: usize, skb: Skb, out: &OutRoute) -> Resu
 
 /// A packet that passed LOCAL_IN: a tunnel's outer packet is decapsulated and its payload
 /// received on the tunnel device; anything else goes on to the socket (`Err`).
+#[allow(clippy::result_large_err)]
 pub(crate) fn decap(r: &mut Run, ns: usize, skb: Skb) -> Result<End, Skb> {
     let Some(kind) = skb.l2.encap.as_ref().map(|e| e.kind) else { return Err(skb) };
     Ok(match kind {
