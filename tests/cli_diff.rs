@@ -99,13 +99,22 @@ fn a_route_removed_breaks_every_flow_that_reaches_the_pod_and_names_the_route() 
 #[test]
 fn a_mark_changed_breaks_masquerade_and_names_the_mark_rule() {
     // KUBE-POSTROUTING masquerades 0x4000; marking 0x8000 instead leaves hairpin connections
-    // (a pod reaching itself through a Service) and the NodePort without SNAT.
+    // (a pod reaching itself through a Service), the NodePort and the node's own Service
+    // connections without SNAT (for the node the address stays, but MASQUERADE --random-fully
+    // no longer re-picks the source port).
     let (out, _d) = diff_with("iptables -t nat -R KUBE-MARK-MASQ 1 -j MARK --set-xmark 0x8000/0x8000\n", &["--json"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let (names, causes) = changed(&out);
     assert_eq!(
         names,
-        set(&["pod-a -> 10.96.12.34:80/tcp", "pod-b -> 10.96.0.10:53/udp", "pod-b -> 10.96.12.34:80/tcp", "outside -> node:192.168.0.10:30080/tcp"])
+        set(&[
+            "pod-a -> 10.96.12.34:80/tcp",
+            "pod-b -> 10.96.0.10:53/udp",
+            "pod-b -> 10.96.12.34:80/tcp",
+            "outside -> node:192.168.0.10:30080/tcp",
+            "node -> 10.96.0.10:53/udp",
+            "node -> 10.96.12.34:80/tcp"
+        ])
     );
     for (flow, now, was) in &causes {
         assert!(now.iter().all(|n| n.contains("KUBE-MARK-MASQ #1 (") && n.contains("change.txt:1) MARK")), "{flow}: {now:?}");
@@ -136,9 +145,9 @@ fn the_text_report_shows_old_and_new_and_the_responsible_rule() {
     assert_eq!(
         block[1..5],
         [
-            "  before: p=0.5000 connected, delivered at pod-a as 192.168.0.10:32768 -> 10.244.1.2:8080/tcp",
-            "  before: p=0.5000 connected, delivered at pod-b as 192.168.0.10:32768 -> 10.244.1.3:8080/tcp",
-            "  after:  p=0.5000 connected, delivered at pod-a as 192.168.0.10:32768 -> 10.244.1.2:8080/tcp",
+            "  before: p=0.5000 connected, delivered at pod-a as 192.168.0.10:1024 -> 10.244.1.2:8080/tcp",
+            "  before: p=0.5000 connected, delivered at pod-b as 192.168.0.10:1024 -> 10.244.1.3:8080/tcp",
+            "  after:  p=0.5000 connected, delivered at pod-a as 192.168.0.10:1024 -> 10.244.1.2:8080/tcp",
             "  after:  p=0.5000 timeout, dropped (rule)",
         ],
         "{s}"
