@@ -719,6 +719,9 @@ struct Verdict {
     observed: Vec<Observation>,
 }
 
+/// A flow's spec and protocol, or why it cannot be sent from a socket.
+type Verifiable = Result<(FlowSpec, Proto), String>;
+
 /// The flows file a scenario path designates.
 fn flows_path(p: &Path) -> PathBuf {
     if p.is_dir() {
@@ -766,7 +769,7 @@ pub fn run(a: Args) -> CliResult<u8> {
     }
     // Every flow gets its own client port, the same for prediction and probe, so that flows
     // never meet in conntrack and rules on ports see what nfpath assumed.
-    let mut specs: Vec<(Flow, Result<(FlowSpec, Proto), String>)> = Vec::new();
+    let mut specs: Vec<(Flow, Verifiable)> = Vec::new();
     for (i, f) in flows.value.flows.iter().enumerate() {
         let spec = sim_core::scenario::world::flow_spec(f).map_err(|e| CliError::at(&name, e))?;
         if st.world.namespace(f.from.ns()).is_none() {

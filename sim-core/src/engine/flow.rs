@@ -1025,7 +1025,11 @@ impl<'w> Run<'w> {
                         let pkt = Packet { src: p.dst, dst: p.src, sport: p.dport, dport: p.sport, tcp_flags: tf::RST | tf::ACK, ttl: self.default_ttl(ns), len: 40, eth_src: None, eth_dst: None, ..p.clone() };
                         Some(Skb { pkt, mark: 0, iif: None, ct: SkbCt::None, inner: None, owner: Owner::Kernel, l2: Default::default() })
                     } else {
-                        self.icmp_error(ns, &skb, 3, 3)
+                        // `__udp4_lib_rcv` drops the packet's conntrack (`nf_reset_ct`) before
+                        // `icmp_send`, so this error carries none: conntrack finds it RELATED at
+                        // LOCAL_OUT, after the raw table has seen it without one.
+                        let bare = Skb { ct: SkbCt::None, ..skb.clone() };
+                        self.icmp_error(ns, &bare, 3, 3)
                     };
                     let mut f = match answer {
                         Some(a) => {

@@ -994,10 +994,9 @@ fn iptables_text(n: &NsPlan) -> String {
             for r in rules {
                 let w: Vec<&str> = r.split_whitespace().collect();
                 for pair in w.windows(2) {
-                    if pair[0] == "-j" || pair[0] == "-g" {
-                        if pair[1].ends_with(|c: char| c.is_ascii_digit()) && pair[1].chars().next().is_some_and(|c| c.is_ascii_uppercase()) {
-                            user.insert(pair[1].to_string());
-                        }
+                    let user_chain = pair[1].ends_with(|c: char| c.is_ascii_digit()) && pair[1].chars().next().is_some_and(|c| c.is_ascii_uppercase());
+                    if (pair[0] == "-j" || pair[0] == "-g") && user_chain {
+                        user.insert(pair[1].to_string());
                     }
                 }
             }

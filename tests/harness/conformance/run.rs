@@ -448,3 +448,88 @@ pub fn run_case(case: &Case, cfg: &RunConfig) -> Result<CaseReport, String> {
     lap("teardown", &mut phases);
     Ok(CaseReport { flows, diagnostics, elapsed: start.elapsed(), phases })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sim_core::trace::{ClientResult, Disposition, Seen};
+
+    fn outcome(result: ClientResult, at: Option<&str>, src: &str, dst: &str, summary: &str) -> Outcome {
+        Outcome {
+            probability: 1.0,
+            result,
+            at: at.map(str::to_string),
+            seen: at.map(|_| Seen { src: src.into(), dst: dst.into(), proto: "tcp".into() }),
+            disposition: if at.is_some() { Disposition::Delivered } else { Disposition::Dropped },
+            reason: None,
+            indeterminate: None,
+            summary: summary.into(),
+            steps: vec![],
+        }
+    }
+
+    fn obs(result: &str, rx: Option<(&str, &str, &str)>) -> Observation {
+        Observation { result: result.into(), received: rx.map(|(ns, p, l)| Received { ns: ns.into(), peer: p.into(), local: l.into() }) }
+    }
+
+    fn one(o: Outcome) -> FlowResult {
+        FlowResult { flow: "f".into(), outcomes: vec![o] }
+    }
+
+    const ALL: &dyn Fn(&str, u16) -> bool = &|_, _| true;
+
+    #[test]
+    fn result_and_receiver_must_both_match() {
+        let p = one(outcome(ClientResult::Connected, Some("b"), "10.0.1.1:40000", "10.0.1.2:80", ""));
+        assert_eq!(compare(&p, &obs("connected", Some(("b", "10.0.1.1:40000", "10.0.1.2:80"))), Proto::Tcp, ALL), None);
+        let d = compare(&p, &obs("connected", Some(("c", "10.0.1.1:40000", "10.0.1.2:80"))), Proto::Tcp, ALL);
+        assert!(d.is_some_and(|d| d.contains("kernel at c")));
+        let d = compare(&p, &obs("connected", Some(("b", "10.0.9.9:40000", "10.0.1.2:80"))), Proto::Tcp, ALL);
+        assert!(d.is_some());
+        let d = compare(&p, &obs("timeout", None), Proto::Tcp, ALL);
+        assert!(d.is_some_and(|d| d.starts_with("result: nfpath connected, kernel timeout")));
+    }
+
+    #[test]
+    fn a_tcp_request_that_is_not_accepted_leaves_no_trace_at_the_listener() {
+        // Refused by a REJECT after reaching b: no accept, so no listener line.
+        let p = one(outcome(ClientResult::Refused, Some("b"), "10.0.1.1:40000", "10.0.1.2:80", ""));
+        assert_eq!(compare(&p, &obs("refused", None), Proto::Tcp, ALL), None);
+        // The handshake completes for the client but its last ACK is lost: nfpath says so.
+        let p = one(outcome(ClientResult::Connected, Some("b"), "10.0.1.1:40000", "10.0.1.2:80", "connect() succeeds, but the client's final ACK is dropped in a (rule), so the server never accepts the connection"));
+        assert_eq!(compare(&p, &obs("connected", None), Proto::Tcp, ALL), None);
+        // A UDP datagram read by the listener is seen even when the answer is lost.
+        let p = one(outcome(ClientResult::Timeout, Some("b"), "10.0.1.1:40000", "10.0.1.2:53", ""));
+        assert!(compare(&p, &obs("timeout", None), Proto::Udp, ALL).is_some());
+        assert_eq!(compare(&p, &obs("timeout", Some(("b", "10.0.1.1:40000", "10.0.1.2:53"))), Proto::Udp, ALL), None);
+        // ... unless nothing listens on that port there.
+        assert_eq!(compare(&p, &obs("timeout", None), Proto::Udp, &|_, _| false), None);
+    }
+
+    #[test]
+    fn ports_the_kernel_draws_at_random_compare_by_address() {
+        let p = one(outcome(ClientResult::Connected, Some("b"), "10.0.1.1:40000", "10.0.1.2:80", "reaches a listener (assumed: MASQUERADE: the kernel picks a random port here; nfpath shows the original port 40000)"));
+        assert_eq!(compare(&p, &obs("connected", Some(("b", "10.0.1.1:51234", "10.0.1.2:80"))), Proto::Tcp, ALL), None);
+        let p = one(outcome(ClientResult::Connected, Some("b"), "10.0.1.1:40000", "10.0.1.2:80", ""));
+        assert!(compare(&p, &obs("connected", Some(("b", "10.0.1.1:51234", "10.0.1.2:80"))), Proto::Tcp, ALL).is_some());
+        // ICMP has no ports: the listener reports port 0.
+        let p = one(outcome(ClientResult::Connected, Some("b"), "10.0.1.1", "10.0.1.2", ""));
+        assert_eq!(compare(&p, &obs("connected", Some(("b", "10.0.1.1:0", "10.0.1.2:0"))), Proto::Icmp, ALL), None);
+    }
+
+    #[test]
+    fn any_branch_may_be_the_kernels_but_indeterminate_never_agrees() {
+        let p = FlowResult {
+            flow: "f".into(),
+            outcomes: vec![
+                outcome(ClientResult::Connected, Some("b"), "10.0.1.1:40000", "10.0.1.2:80", ""),
+                outcome(ClientResult::Connected, Some("c"), "10.0.1.1:40000", "10.0.2.2:80", ""),
+            ],
+        };
+        assert_eq!(compare(&p, &obs("connected", Some(("c", "10.0.1.1:40000", "10.0.2.2:80"))), Proto::Tcp, ALL), None);
+        let mut o = outcome(ClientResult::Indeterminate, None, "", "", "nfpath cannot decide");
+        o.indeterminate = Some("rule 3: -m u32".into());
+        assert!(compare(&one(o), &obs("timeout", None), Proto::Tcp, ALL).is_some_and(|d| d.contains("could not decide")));
+        assert!(compare(&FlowResult { flow: "f".into(), outcomes: vec![] }, &obs("timeout", None), Proto::Tcp, ALL).is_some());
+    }
+}
