@@ -251,19 +251,20 @@ fn route_commands(ns: &Namespace) -> Vec<String> {
         if r.tos != 0 {
             c.push_str(&format!(" tos {:#x}", r.tos));
         }
+        let mut multi = String::new();
         if r.rtype == RouteType::Unicast || r.rtype == RouteType::Local || r.rtype == RouteType::Broadcast {
             if r.nexthops.len() > 1 {
                 for nh in &r.nexthops {
-                    c.push_str(" nexthop");
+                    multi.push_str(" nexthop");
                     if let Some(g) = nh.gateway {
-                        c.push_str(&format!(" via {g}"));
+                        multi.push_str(&format!(" via {g}"));
                     }
                     if let Some(d) = &nh.dev {
-                        c.push_str(&format!(" dev {d}"));
+                        multi.push_str(&format!(" dev {d}"));
                     }
-                    c.push_str(&format!(" weight {}", nh.weight.max(1)));
+                    multi.push_str(&format!(" weight {}", nh.weight.max(1)));
                     if nh.onlink {
-                        c.push_str(" onlink");
+                        multi.push_str(" onlink");
                     }
                 }
             } else if let Some(nh) = r.nexthops.first() {
@@ -291,6 +292,8 @@ fn route_commands(ns: &Namespace) -> Vec<String> {
         if let Some(m) = r.mtu {
             c.push_str(&format!(" mtu {m}"));
         }
+        // ip(8) takes the route's own options before the first `nexthop`.
+        c.push_str(&multi);
         out.push(c);
     }
     out
