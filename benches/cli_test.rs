@@ -69,10 +69,7 @@ fn bench(c: &mut Criterion) {
     let reports = run(&w, &flows);
     let once = t.elapsed();
     let outcomes: usize = reports.iter().map(|r| r.result.outcomes.len()).sum();
-    eprintln!(
-        "cli_test: 1,000-service node loaded in {load:.2?}; 1,000 flows ({outcomes} outcomes) in {once:.2?} on {} threads",
-        rayon::current_num_threads()
-    );
+    eprintln!("cli_test: 1,000-service node loaded in {load:.2?}; 1,000 flows ({outcomes} outcomes) in {once:.2?} on {} threads", rayon::current_num_threads());
     let mut g = c.benchmark_group("nfpath-test");
     g.sample_size(10);
     g.bench_function("1000-flows-on-1000-services", |b| b.iter(|| run(&w, &flows).len()));

@@ -70,15 +70,14 @@ struct Case {
 }
 
 fn cases() -> Vec<Case> {
-    let mut cases: Vec<Case> =
-        [("kube-proxy-1k-services-x10", 1_000usize), ("kube-proxy-10k-services-x10", 10_000)]
-            .into_iter()
-            .map(|(name, n)| {
-                let s = kube_proxy::synthetic(n, 10, 1);
-                let lines = s.stats.lines as u64;
-                Case { name, dump: s.dump, lines }
-            })
-            .collect();
+    let mut cases: Vec<Case> = [("kube-proxy-1k-services-x10", 1_000usize), ("kube-proxy-10k-services-x10", 10_000)]
+        .into_iter()
+        .map(|(name, n)| {
+            let s = kube_proxy::synthetic(n, 10, 1);
+            let lines = s.stats.lines as u64;
+            Case { name, dump: s.dump, lines }
+        })
+        .collect();
     let felix = calico::synthetic(1_000, 1).dump.iptables;
     let lines = felix.lines().count() as u64;
     cases.push(Case { name: "calico-1k-workloads", dump: felix, lines });
@@ -166,9 +165,7 @@ fn bench_import(c: &mut Criterion) {
     group.measurement_time(std::time::Duration::from_secs(5));
     for (case, n) in cases.iter().zip([1_000usize, 10_000]) {
         group.throughput(Throughput::Elements(case.lines));
-        group.bench_function(BenchmarkId::from_parameter(case.name), |b| {
-            b.iter(|| kube_proxy::synthetic(std::hint::black_box(n), 10, 1).stats.lines)
-        });
+        group.bench_function(BenchmarkId::from_parameter(case.name), |b| b.iter(|| kube_proxy::synthetic(std::hint::black_box(n), 10, 1).stats.lines));
     }
     group.finish();
 }

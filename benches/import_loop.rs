@@ -33,13 +33,28 @@ fn breakdown(rs: &Ruleset, text_len: usize) {
             })
             .sum(),
     ));
-    parts.push(("counters, interfaces, unreadable", rules().map(|r| r.counters.as_ref().map_or(0, |_| 16) + r.base.in_iface.as_ref().map_or(0, |_| 40) + r.base.out_iface.as_ref().map_or(0, |_| 40) + r.unreadable.as_ref().map_or(0, |u| 24 + u.len())).sum()));
+    parts.push((
+        "counters, interfaces, unreadable",
+        rules()
+            .map(|r| {
+                r.counters.as_ref().map_or(0, |_| 16)
+                    + r.base.in_iface.as_ref().map_or(0, |_| 40)
+                    + r.base.out_iface.as_ref().map_or(0, |_| 40)
+                    + r.unreadable.as_ref().map_or(0, |u| 24 + u.len())
+            })
+            .sum(),
+    ));
     let total: usize = parts.iter().map(|p| p.1).sum();
     let text = text_len.max(1);
     for (n, b) in &parts {
         eprintln!("  {n:<34} {:>8.1} MiB {:>5.2}x", *b as f64 / 1048576.0, *b as f64 / text as f64);
     }
-    eprintln!("  {:<34} {:>8.1} MiB {:>5.2}x (not counted: other boxed options, jump names not shared)", "total", total as f64 / 1048576.0, total as f64 / text as f64);
+    eprintln!(
+        "  {:<34} {:>8.1} MiB {:>5.2}x (not counted: other boxed options, jump names not shared)",
+        "total",
+        total as f64 / 1048576.0,
+        total as f64 / text as f64
+    );
 }
 
 /// Time this thread has run on a CPU, in nanoseconds (`/proc/thread-self/schedstat`): on a

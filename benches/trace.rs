@@ -12,10 +12,8 @@ use sim_core::engine::{RunOptions, TraceLevel};
 use sim_core::trace::ClientResult;
 
 fn bench_trace(c: &mut Criterion) {
-    let sizes: Vec<usize> = std::env::var("NFPATH_BENCH_SIZES")
-        .ok()
-        .map(|s| s.split(',').filter_map(|x| x.parse().ok()).collect())
-        .unwrap_or_else(|| vec![1_000, 10_000, 30_000]);
+    let sizes: Vec<usize> =
+        std::env::var("NFPATH_BENCH_SIZES").ok().map(|s| s.split(',').filter_map(|x| x.parse().ok()).collect()).unwrap_or_else(|| vec![1_000, 10_000, 30_000]);
     let mut group = c.benchmark_group("trace/pod-to-clusterip");
     group.sample_size(20);
     group.warm_up_time(std::time::Duration::from_millis(500));

@@ -42,10 +42,7 @@ fn offenders(dir: &str, needles: &[&str]) -> Vec<String> {
 
 #[test]
 fn sim_core_reads_no_files_argv_environment_or_clock() {
-    let bad = offenders(
-        "sim-core/src",
-        &["std::fs", "std::env", "std::process", "SystemTime", "Instant::now", "thread_rng", "std::io::stdin"],
-    );
+    let bad = offenders("sim-core/src", &["std::fs", "std::env", "std::process", "SystemTime", "Instant::now", "thread_rng", "std::io::stdin"]);
     assert!(bad.is_empty(), "sim-core must get its inputs from callers:\n{}", bad.join("\n"));
 }
 
@@ -63,9 +60,6 @@ fn model_is_plain_data() {
 
 #[test]
 fn nom_stays_inside_parse() {
-    let bad: Vec<String> = offenders("sim-core/src", &["nom::"])
-        .into_iter()
-        .filter(|l| !l.contains("sim-core/src/parse/"))
-        .collect();
+    let bad: Vec<String> = offenders("sim-core/src", &["nom::"]).into_iter().filter(|l| !l.contains("sim-core/src/parse/")).collect();
     assert!(bad.is_empty(), "nom is an implementation detail of parse/:\n{}", bad.join("\n"));
 }

@@ -17,8 +17,7 @@ fn lab_ns(lab: &harness::Lab) -> harness::Ns {
     let (n, p) = (lab.ns("n"), lab.ns("p"));
     lab.veth((&n, "eth0"), (&p, "eth0"));
     n.sh("ip link add down0 type veth peer name down1");
-    n.sh(
-        "ip addr add 10.1.0.1/24 dev eth0
+    n.sh("ip addr add 10.1.0.1/24 dev eth0
          iptables -N KUBE-FORWARD
          iptables -A FORWARD -j KUBE-FORWARD
          iptables -A KUBE-FORWARD -p tcp --dport 22 -j ACCEPT
@@ -30,8 +29,7 @@ fn lab_ns(lab: &harness::Lab) -> harness::Ns {
          iptables -t nat -A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000
          ip route add 10.2.0.0/16 via 10.1.0.2
          ip route add 10.3.0.0/16 dev eth0 metric 5
-         ip rule add fwmark 0x10 lookup 100 pref 100",
-    );
+         ip rule add fwmark 0x10 lookup 100 pref 100");
     n
 }
 

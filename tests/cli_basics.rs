@@ -103,12 +103,7 @@ fn probe_listen_reports_a_port_it_cannot_bind() {
 #[test]
 fn a_closed_pipe_is_not_a_crash() {
     use std::process::Stdio;
-    let mut child = Command::new(harness::nfpath_bin())
-        .args(["completions", "bash"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let mut child = Command::new(harness::nfpath_bin()).args(["completions", "bash"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
     drop(child.stdout.take());
     let out = child.wait_with_output().expect("wait");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));

@@ -26,19 +26,8 @@ fn scenario() -> String {
     root().join("scenarios/kube-proxy-routed").display().to_string()
 }
 
-const ALL: &[&[&str]] = &[
-    &["collect"],
-    &["show"],
-    &["trace"],
-    &["test"],
-    &["diff"],
-    &["lint"],
-    &["gen"],
-    &["gen", "kube-proxy"],
-    &["gen", "calico"],
-    &["probe"],
-    &["completions"],
-];
+const ALL: &[&[&str]] =
+    &[&["collect"], &["show"], &["trace"], &["test"], &["diff"], &["lint"], &["gen"], &["gen", "kube-proxy"], &["gen", "calico"], &["probe"], &["completions"]];
 
 #[test]
 fn every_command_has_help_with_an_example_and_completions() {

@@ -66,7 +66,10 @@ fn a_drop_inserted_breaks_exactly_the_flows_to_that_endpoint_and_names_the_rule(
     assert_eq!(names, set(&["pod-a -> 10.96.12.34:80/tcp", "pod-b -> 10.96.12.34:80/tcp", "outside -> node:192.168.0.10:30080/tcp"]));
     for (flow, now, _) in &causes {
         assert_eq!(now.len(), 1, "{flow}: {now:?}");
-        assert!(now[0].contains("filter FORWARD FORWARD #1 (") && now[0].contains("change.txt:2) DROP: iptables -I FORWARD 1 -d 10.244.1.3/32"), "{flow}: {now:?}");
+        assert!(
+            now[0].contains("filter FORWARD FORWARD #1 (") && now[0].contains("change.txt:2) DROP: iptables -I FORWARD 1 -d 10.244.1.3/32"),
+            "{flow}: {now:?}"
+        );
     }
     assert!(text(&out.stderr).contains("3 of 9 flows changed"), "{}", text(&out.stderr));
 }
@@ -131,7 +134,13 @@ fn a_harmless_change_reports_no_flow_and_exits_0() {
     assert!(s.ends_with("0 of 9 flows changed\n"), "{s}");
     assert!(!s.contains("CHANGED"), "{s}");
     // What the change did is listed, each with its line.
-    for l in ["change.txt:1: filter INPUT: rule 5 appended", "change.txt:2: route added: 198.51.100.0/24 via 192.168.0.53 dev eth0", "change.txt:3: rule added: 500:", "change.txt:5: filter KUBE-NEW: chain created", "change.txt:7: filter: committed"] {
+    for l in [
+        "change.txt:1: filter INPUT: rule 5 appended",
+        "change.txt:2: route added: 198.51.100.0/24 via 192.168.0.53 dev eth0",
+        "change.txt:3: rule added: 500:",
+        "change.txt:5: filter KUBE-NEW: chain created",
+        "change.txt:7: filter: committed",
+    ] {
         assert!(s.contains(l), "missing {l:?} in:\n{s}");
     }
 }
@@ -152,7 +161,11 @@ fn the_text_report_shows_old_and_new_and_the_responsible_rule() {
         ],
         "{s}"
     );
-    assert!(block[5].starts_with("  now:    [node] filter FORWARD FORWARD #1 (") && block[5].ends_with("change.txt:1) DROP: iptables -I FORWARD 1 -d 10.244.1.3/32 -p tcp --dport 8080 -j DROP"), "{s}");
+    assert!(
+        block[5].starts_with("  now:    [node] filter FORWARD FORWARD #1 (")
+            && block[5].ends_with("change.txt:1) DROP: iptables -I FORWARD 1 -d 10.244.1.3/32 -p tcp --dport 8080 -j DROP"),
+        "{s}"
+    );
     assert!(block[6].starts_with("  was:    [node] filter FORWARD FORWARD #1 (iptables-save.txt:30) jump KUBE-PROXY-FIREWALL"), "{s}");
     assert!(!s.contains("change applied"), "--quiet leaves out what the change did");
 }

@@ -19,8 +19,7 @@ fn build(lab: &Lab) -> Ns {
     lab.veth((&node, "eth0"), (&peer, "eth0"));
     lab.veth((&node, "veth1"), (&pod1, "eth0"));
     lab.veth((&node, "veth2"), (&pod2, "eth0"));
-    node.sh(
-        "ip addr add 10.1.0.1/24 dev eth0
+    node.sh("ip addr add 10.1.0.1/24 dev eth0
          ip link add cni0 type bridge
          ip link set veth1 master cni0
          ip link set veth2 master cni0
@@ -44,8 +43,7 @@ fn build(lab: &Lab) -> Ns {
          iptables -A FW-POD -m set --match-set allowed src -j ACCEPT
          iptables -A FW-POD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
          iptables -A FW-POD -j DROP
-         iptables -t nat -A POSTROUTING -s 10.244.0.0/16 ! -o cni0 -j MASQUERADE",
-    );
+         iptables -t nat -A POSTROUTING -s 10.244.0.0/16 ! -o cni0 -j MASQUERADE");
     // The bridge gets its carrier a moment after its first port forwards (br_port_carrier_check).
     node.sh("for i in $(seq 100); do ip link show cni0 | grep -q NO-CARRIER || exit 0; sleep 0.02; done; exit 1");
     node
@@ -135,22 +133,13 @@ fn collect_node_sh_writes_the_same_folder() {
     let dir = tempfile::Builder::new().prefix("nfp-snap-").tempdir().expect("temp dir");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/collect-node.sh");
     // dash: the script must not depend on bash.
-    let out = Command::new("ip")
-        .args(["netns", "exec", &node.name, "dash"])
-        .arg(&script)
-        .arg(dir.path())
-        .output()
-        .expect("run collect-node.sh");
+    let out = Command::new("ip").args(["netns", "exec", &node.name, "dash"]).arg(&script).arg(dir.path()).output().expect("run collect-node.sh");
     assert!(out.status.success(), "collect-node.sh failed: {}", String::from_utf8_lossy(&out.stderr));
     check_folder(dir.path(), &expected(&node));
     // Same log shape as nfpath collect, line for line apart from byte counts of changing files.
     let nf = node.collect();
     let kinds = |p: &Path| -> Vec<String> {
-        std::fs::read_to_string(p.join("collect.log"))
-            .expect("collect.log")
-            .lines()
-            .map(|l| l.split(':').next().unwrap_or("").to_string())
-            .collect()
+        std::fs::read_to_string(p.join("collect.log")).expect("collect.log").lines().map(|l| l.split(':').next().unwrap_or("").to_string()).collect()
     };
     assert_eq!(kinds(dir.path()), kinds(nf.path()));
 }
@@ -212,8 +201,7 @@ fn collect_imports_back_into_the_same_model() {
     let node = build(&lab);
     let snap = node.collect();
     let parsed = sim_core::parse::snapshot::load("node", &snap.files());
-    let errors: Vec<String> =
-        parsed.diagnostics.iter().filter(|d| d.severity == sim_core::diag::Severity::Error).map(|d| d.to_string()).collect();
+    let errors: Vec<String> = parsed.diagnostics.iter().filter(|d| d.severity == sim_core::diag::Severity::Error).map(|d| d.to_string()).collect();
     assert!(errors.is_empty(), "{errors:#?}");
     let ns = &parsed.value;
 
@@ -239,9 +227,8 @@ fn collect_imports_back_into_the_same_model() {
     }
 
     // Routes in two tables and the policy rule.
-    let find = |table: u32, dst: &str| {
-        ns.routes.iter().find(|r| r.table == table && r.dst.to_string() == dst).unwrap_or_else(|| panic!("no {dst} in table {table}"))
-    };
+    let find =
+        |table: u32, dst: &str| ns.routes.iter().find(|r| r.table == table && r.dst.to_string() == dst).unwrap_or_else(|| panic!("no {dst} in table {table}"));
     let r = find(RT_TABLE_MAIN, "10.244.1.0/24");
     assert_eq!((r.gateway().map(|g| g.to_string()), r.dev(), r.nexthops[0].onlink), (Some("10.244.1.0".into()), Some("vxlan0"), true));
     assert_eq!(find(100, "0.0.0.0/0").gateway().map(|g| g.to_string()).as_deref(), Some("10.1.0.254"));
@@ -276,7 +263,13 @@ fn collect_imports_back_into_the_same_model() {
     let out = harness::nfpath(&["show", snap.path().to_str().expect("utf-8 path")]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
-    for needle in ["ports: veth1, veth2", "vni 42 local 10.1.0.1 remote - dstport 4789 dev eth0 learning off", "table 100 (100)", "100: from all fwmark 0x1 lookup 100", "FW-POD"] {
+    for needle in [
+        "ports: veth1, veth2",
+        "vni 42 local 10.1.0.1 remote - dstport 4789 dev eth0 learning off",
+        "table 100 (100)",
+        "100: from all fwmark 0x1 lookup 100",
+        "FW-POD",
+    ] {
         assert!(text.contains(needle), "show lacks {needle:?}:\n{text}");
     }
     let out = harness::nfpath(&["show", "--json", snap.path().to_str().expect("utf-8 path")]);

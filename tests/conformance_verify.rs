@@ -115,10 +115,7 @@ fn what_cannot_be_replayed_is_unusable_and_injected_flows_are_skipped() {
     // An underlay cannot be built in namespaces: exit 2, saying why.
     std::fs::write(
         tmp.path().join("cluster.yaml"),
-        format!(
-            "namespaces:\n  node: {}\nunderlay:\n  networks:\n    - name: vpc\n      members: [node:eth0]\n",
-            snap.join("node").display()
-        ),
+        format!("namespaces:\n  node: {}\nunderlay:\n  networks:\n    - name: vpc\n      members: [node:eth0]\n", snap.join("node").display()),
     )
     .expect("write");
     std::fs::write(tmp.path().join("flows.yaml"), "flows:\n  - name: f\n    from: node\n    to: 192.168.0.10:80/tcp\n").expect("write");

@@ -56,14 +56,8 @@ fn check_change(tag: &str, change: &str) {
     let change_file = tmp.path().join("change.txt");
     std::fs::write(&change_file, change).expect("write change");
     // The prediction, from the bundled snapshots.
-    let out = Command::new(bin)
-        .arg("diff")
-        .arg(&dir)
-        .arg("--change")
-        .arg(format!("node={}", change_file.display()))
-        .arg("--json")
-        .output()
-        .expect("nfpath diff");
+    let out =
+        Command::new(bin).arg("diff").arg(&dir).arg("--change").arg(format!("node={}", change_file.display())).arg("--json").output().expect("nfpath diff");
     assert_eq!(out.status.code(), Some(1), "{tag}: {}", String::from_utf8_lossy(&out.stderr));
     let report: Value = serde_json::from_slice(&out.stdout).expect("json");
     let changes = report["changes"].as_array().expect("changes").clone();

@@ -47,13 +47,7 @@ impl Netns {
         });
         let out = child.wait_with_output().expect("wait for child");
         let _ = writer.join();
-        assert!(
-            out.status.success(),
-            "{cmd:?} in {} failed ({}): {}",
-            self.name,
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{cmd:?} in {} failed ({}): {}", self.name, out.status, String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).expect("utf-8 output")
     }
 }
@@ -94,15 +88,9 @@ fn assert_roundtrip(tag: &str, backend: &str, dump: &str) {
     let want = tables(dump);
     let got = tables(&saved);
     for (table, lines) in &want {
-        let got_lines = got.get(table).unwrap_or_else(|| {
-            panic!("{backend}: table {table} missing from iptables-save output")
-        });
+        let got_lines = got.get(table).unwrap_or_else(|| panic!("{backend}: table {table} missing from iptables-save output"));
         if got_lines != lines {
-            let first = lines
-                .iter()
-                .zip(got_lines)
-                .position(|(a, b)| a != b)
-                .unwrap_or(lines.len().min(got_lines.len()));
+            let first = lines.iter().zip(got_lines).position(|(a, b)| a != b).unwrap_or(lines.len().min(got_lines.len()));
             panic!(
                 "{backend}: table {table} differs at its line {first}\n generated: {:?}\n     saved: {:?}\n({} vs {} lines)",
                 lines.get(first),
@@ -115,10 +103,7 @@ fn assert_roundtrip(tag: &str, backend: &str, dump: &str) {
     // Tables we did not write may exist in the namespace only as empty built-ins.
     for (table, lines) in &got {
         if !want.contains_key(table) {
-            assert!(
-                lines.iter().all(|l| !l.starts_with("-A ")),
-                "{backend}: unexpected rules in table {table}"
-            );
+            assert!(lines.iter().all(|l| !l.starts_with("-A ")), "{backend}: unexpected rules in table {table}");
         }
     }
 }
@@ -174,13 +159,7 @@ fn probabilities_for_one_to_forty_endpoints_match_the_kernel() {
         let mut svc = base.clone();
         svc.name = format!("n{n}");
         svc.cluster_ip = std::net::Ipv4Addr::new(10, 96, 1, n);
-        svc.endpoints = (0..n)
-            .map(|k| kube_proxy::Endpoint {
-                ip: std::net::Ipv4Addr::new(10, 0, 2, k + 1),
-                port: 8080,
-                local: false,
-            })
-            .collect();
+        svc.endpoints = (0..n).map(|k| kube_proxy::Endpoint { ip: std::net::Ipv4Addr::new(10, 0, 2, k + 1), port: 8080, local: false }).collect();
         cfg.services.push(svc);
     }
     let dump = kube_proxy::render(&cfg);

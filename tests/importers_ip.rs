@@ -9,7 +9,6 @@ use sim_core::model::types::Scope;
 use sim_core::parse::{ip_json, ip_text};
 use std::net::Ipv4Addr;
 
-
 /// The shared folder (corpus, seeds): beside the repository in CI, at /work/shared on a
 /// developer machine, or where `NFPATH_SHARED` points. Missing is a failure, never a skip.
 fn shared() -> String {
@@ -143,7 +142,13 @@ fn json_and_text_routes_agree() {
     let t = ip_text::parse_routes("ip-route.txt", &fixture("netns-a-text/ip-route.txt"));
     assert!(errors(&t.diagnostics).is_empty(), "{:?}", t.diagnostics);
     let strip = |v: &Vec<sim_core::model::route::Route>| {
-        v.iter().map(|r| { let mut r = r.clone(); r.origin = None; r }).collect::<Vec<_>>()
+        v.iter()
+            .map(|r| {
+                let mut r = r.clone();
+                r.origin = None;
+                r
+            })
+            .collect::<Vec<_>>()
     };
     assert_eq!(strip(&j), strip(&t.value));
 }
@@ -202,7 +207,15 @@ fn text_links_and_addrs_match_json() {
     let ja = ip_json::parse_addrs("ip-addr.json", &fixture("netns-a/ip-addr.json")).value;
     let ta = ip_text::parse_addrs_counted("ip-addr.txt", &fixture("netns-a-text/ip-addr.txt"));
     assert!(errors(&ta.parsed.diagnostics).is_empty(), "{:?}", ta.parsed.diagnostics);
-    let norm = |v: &[sim_core::model::addr::Addr]| v.iter().map(|a| { let mut a = a.clone(); a.label = None; a }).collect::<Vec<_>>();
+    let norm = |v: &[sim_core::model::addr::Addr]| {
+        v.iter()
+            .map(|a| {
+                let mut a = a.clone();
+                a.label = None;
+                a
+            })
+            .collect::<Vec<_>>()
+    };
     assert_eq!(norm(&ja), norm(&ta.parsed.value));
     assert!(ta.ipv6_ignored > 0);
 }
@@ -217,7 +230,9 @@ fn synthetic_ipip_dummy_vlan_json() {
         k => panic!("{k:?}"),
     }
     match &l("ipip1").kind {
-        LinkKind::Ipip(t) => assert_eq!((t.local, t.remote, t.dev.as_deref(), t.ttl), (Some(ip("198.51.100.1")), Some(ip("198.51.100.2")), Some("eth0"), Some(64))),
+        LinkKind::Ipip(t) => {
+            assert_eq!((t.local, t.remote, t.dev.as_deref(), t.ttl), (Some(ip("198.51.100.1")), Some(ip("198.51.100.2")), Some("eth0"), Some(64)))
+        }
         k => panic!("{k:?}"),
     }
     assert_eq!(l("kube-ipvs0").kind, LinkKind::Dummy);

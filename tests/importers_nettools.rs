@@ -7,7 +7,6 @@ use sim_core::model::route::RouteType;
 use sim_core::parse::{ifconfig, ip_json, route_n};
 use std::net::Ipv4Addr;
 
-
 /// The shared folder (corpus, seeds): beside the repository in CI, at /work/shared on a
 /// developer machine, or where `NFPATH_SHARED` points. Missing is a failure, never a skip.
 fn shared() -> String {
@@ -120,7 +119,11 @@ fn ifconfig_matches_ip_addr() {
 
 #[test]
 fn corpus_ifconfig() {
-    for f in ["kind-calico-ipip-controlplane-tanjunchen-blog.ifconfig.txt", "kind-calico-ipip-worker3-tanjunchen-blog.ifconfig.txt", "cilium-vxlan-node-tanjunchen-blog.ifconfig-cilium_host.txt"] {
+    for f in [
+        "kind-calico-ipip-controlplane-tanjunchen-blog.ifconfig.txt",
+        "kind-calico-ipip-worker3-tanjunchen-blog.ifconfig.txt",
+        "cilium-vxlan-node-tanjunchen-blog.ifconfig-cilium_host.txt",
+    ] {
         let p = ifconfig::parse(f, &read(&format!("{}/corpus/links/{f}", shared())));
         assert!(errors(&p.diagnostics).is_empty(), "{f}: {:?}", p.diagnostics);
         assert!(p.diagnostics.iter().all(|d| d.severity == Severity::Info), "{f}: {:?}", p.diagnostics);

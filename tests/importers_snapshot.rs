@@ -6,7 +6,6 @@ use sim_core::model::rule::FibRule;
 use sim_core::parse::snapshot;
 use std::collections::BTreeMap;
 
-
 /// The shared folder (corpus, seeds): beside the repository in CI, at /work/shared on a
 /// developer machine, or where `NFPATH_SHARED` points. Missing is a failure, never a skip.
 fn shared() -> String {
@@ -39,7 +38,19 @@ fn json_snapshot_of_a_real_namespace() {
     assert!(bad[0].contains("mv0") && bad[0].contains("macvlan"));
     let ns = p.value;
     assert_eq!(ns.name, "a");
-    for (k, f) in [("links", "ip-link.json"), ("addrs", "ip-addr.json"), ("routes", "ip-route.json"), ("rules", "ip-rule.json"), ("neighs", "ip-neigh.json"), ("fdb", "bridge-fdb.json"), ("sysctls", "sysctl.txt"), ("conntrack", "conntrack.txt"), ("sockets", "sockets.txt"), ("ipsets", "ipset-save.txt"), ("ruleset", "iptables-save.txt")] {
+    for (k, f) in [
+        ("links", "ip-link.json"),
+        ("addrs", "ip-addr.json"),
+        ("routes", "ip-route.json"),
+        ("rules", "ip-rule.json"),
+        ("neighs", "ip-neigh.json"),
+        ("fdb", "bridge-fdb.json"),
+        ("sysctls", "sysctl.txt"),
+        ("conntrack", "conntrack.txt"),
+        ("sockets", "sockets.txt"),
+        ("ipsets", "ipset-save.txt"),
+        ("ruleset", "iptables-save.txt"),
+    ] {
         assert_eq!(ns.provenance.get(k).map(String::as_str), Some(f), "{k}");
     }
     assert!(ns.ipv6_ignored["addrs"] > 0 && ns.ipv6_ignored["routes"] > 0);
@@ -76,7 +87,14 @@ fn text_snapshot_gives_the_same_namespace() {
     assert_eq!(t.provenance["ipsets"], "ipset-list.txt");
     assert!(t.sockets.is_none());
     let norm = |ns: &sim_core::model::Namespace| {
-        ns.routes.iter().map(|r| { let mut r = r.clone(); r.origin = None; r }).collect::<Vec<_>>()
+        ns.routes
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                r.origin = None;
+                r
+            })
+            .collect::<Vec<_>>()
     };
     assert_eq!(norm(&j), norm(&t));
     assert_eq!(j.rules, t.rules);
@@ -181,7 +199,10 @@ fn corpus_gravity_node_from_pasted_text() {
     // With ifconfig, which shows no masters, brctl show supplies them.
     let mut files = BTreeMap::new();
     files.insert("ifconfig-a.txt".to_string(), fixture_text("netns-a-text/ifconfig-a.txt"));
-    files.insert("brctl-show.txt".to_string(), "bridge name\tbridge id\t\tSTP enabled\tinterfaces\nbr0\t\t8000.2211a3956baa\tno\t\tvport1\n\t\t\t\t\t\t\tvport2\n".to_string());
+    files.insert(
+        "brctl-show.txt".to_string(),
+        "bridge name\tbridge id\t\tSTP enabled\tinterfaces\nbr0\t\t8000.2211a3956baa\tno\t\tvport1\n\t\t\t\t\t\t\tvport2\n".to_string(),
+    );
     let p = snapshot::load("a", &files);
     assert_eq!(p.value.link("vport2").unwrap().master.as_deref(), Some("br0"));
     assert!(p.value.link("vport2").unwrap().brport.is_some());

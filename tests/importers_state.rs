@@ -6,7 +6,6 @@ use sim_core::model::ipset::{SetDim, SetElem};
 use sim_core::parse::{bridge_fdb, conntrack, ipset, ss, sysctl};
 use std::net::Ipv4Addr;
 
-
 /// The shared folder (corpus, seeds): beside the repository in CI, at /work/shared on a
 /// developer machine, or where `NFPATH_SHARED` points. Missing is a failure, never a skip.
 fn shared() -> String {
@@ -199,7 +198,10 @@ fn sysctl_forms() {
     assert!(p.diagnostics.is_empty(), "{:?}", p.diagnostics);
     assert_eq!(p.value.get("net.bridge.bridge-nf-call-iptables"), Some(("1", false)));
     assert_eq!(p.value.int("net.ipv4.ip_local_port_range").map(|x| x.0), Some(32768));
-    let s = sysctl::parse("s", "net/ipv4/conf/eth0.100/rp_filter = 2\nnet.ipv4.ip_forward=1\nsysctl: permission denied on key 'x'\nnet.ipv4.ip_forward = 0\nbogus line\n");
+    let s = sysctl::parse(
+        "s",
+        "net/ipv4/conf/eth0.100/rp_filter = 2\nnet.ipv4.ip_forward=1\nsysctl: permission denied on key 'x'\nnet.ipv4.ip_forward = 0\nbogus line\n",
+    );
     assert_eq!(s.value.conf("eth0.100", "rp_filter"), (2, false));
     assert_eq!(s.value.get("net.ipv4.ip_forward"), Some(("0", false)));
     let codes: Vec<_> = s.diagnostics.iter().map(|d| (d.span.line, d.code.as_str())).collect();

@@ -218,7 +218,10 @@ fn escaped_quote_comment_reads_like_iptables_restore() {
     let p = iptables_save::parse("x", &format!("*nat\n:POSTROUTING ACCEPT [0:0]\n:IP-MASQ-AGENT - [0:0]\n{text}COMMIT\n"));
     assert!(p.diagnostics.is_empty(), "{:?}", p.diagnostics);
     let r = &p.value.tables[0].chain("POSTROUTING").expect("chain").rules[0];
-    assert_eq!(r.matches[0], Match::Comment("\"ip-masq-agent: ensure nat POSTROUTING directs all non-LOCAL destination traffic to our custom IP-MASQ-AGENT chain\"".into()));
+    assert_eq!(
+        r.matches[0],
+        Match::Comment("\"ip-masq-agent: ensure nat POSTROUTING directs all non-LOCAL destination traffic to our custom IP-MASQ-AGENT chain\"".into())
+    );
     let saved = iptables_save::save_rule("POSTROUTING", r);
     assert!(saved.contains(r#"--comment "\"ip-masq-agent: ensure"#), "{saved}");
     assert_eq!(saved, p.value.rule_text(r));

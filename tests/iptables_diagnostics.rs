@@ -77,7 +77,10 @@ fn unsupported_extensions_are_kept_with_their_words() {
     let p = parse("x", &format!("{HEAD}-A INPUT -m string --string \"GET /\" --algo bm -j TEE --gateway 192.0.2.1\nCOMMIT\n"));
     assert_eq!(codes(&p), vec![(Severity::Warning, "unsupported-match".into(), 5, 13), (Severity::Warning, "unsupported-target".into(), 5, 50)]);
     let r = &p.value.tables[0].chain("INPUT").expect("INPUT").rules[0];
-    assert_eq!(r.matches, vec![Match::Unsupported { name: "string".into(), args: vec!["--string".into(), "GET /".into(), "--algo".into(), "bm".into()].into() }]);
+    assert_eq!(
+        r.matches,
+        vec![Match::Unsupported { name: "string".into(), args: vec!["--string".into(), "GET /".into(), "--algo".into(), "bm".into()].into() }]
+    );
     assert_eq!(r.target, Target::Unsupported { name: "TEE".into(), args: vec!["--gateway".into(), "192.0.2.1".into()].into() });
     assert!(r.unreadable.is_none());
     assert_eq!(sim_core::parse::iptables_save::save_rule("INPUT", r), "-A INPUT -m string --string \"GET /\" --algo bm -j TEE --gateway 192.0.2.1");

@@ -221,10 +221,9 @@ fn predict(name: &str, text: &str) -> String {
 #[test]
 fn every_typed_extension_prints_as_iptables_save_does() {
     let legacy_only = |l: &&str| l.contains("-j QUEUE") || l.contains("--nflog-range");
-    for (backend, text) in [
-        ("legacy", ALL_EXTENSIONS.to_string()),
-        ("nft", ALL_EXTENSIONS.lines().filter(|l| !legacy_only(l)).map(|l| format!("{l}\n")).collect::<String>()),
-    ] {
+    for (backend, text) in
+        [("legacy", ALL_EXTENSIONS.to_string()), ("nft", ALL_EXTENSIONS.lines().filter(|l| !legacy_only(l)).map(|l| format!("{l}\n")).collect::<String>())]
+    {
         let ns = Netns::new();
         ns.run(&format!("iptables-{backend}-restore"), &text).expect("restore");
         let kernel = ns.run(&format!("iptables-{backend}-save"), "").expect("save");

@@ -22,7 +22,8 @@ fn ip() -> impl Strategy<Value = Ipv4Addr> {
 fn addr_masked() -> impl Strategy<Value = AddrMask> {
     prop_oneof![
         (ip(), 1u8..=32).prop_map(|(a, l)| AddrMask::from_prefix(a, l)),
-        (ip(), any::<u32>().prop_filter("nonzero", |m| *m != 0)).prop_map(|(a, m)| AddrMask { addr: Ipv4Addr::from(u32::from(a) & m), mask: Ipv4Addr::from(m) }),
+        (ip(), any::<u32>().prop_filter("nonzero", |m| *m != 0))
+            .prop_map(|(a, m)| AddrMask { addr: Ipv4Addr::from(u32::from(a) & m), mask: Ipv4Addr::from(m) }),
     ]
 }
 
@@ -50,15 +51,18 @@ fn word() -> impl Strategy<Value = String> {
 
 /// Comments and prefixes: anything printable on one line.
 fn text(max: usize) -> impl Strategy<Value = String> {
-    proptest::collection::vec(prop_oneof![any::<char>().prop_filter("one line, no NUL", |c| !matches!(c, '\n' | '\r' | '\0')), Just('"'), Just('\\'), Just('\''), Just(' ')], 0..max)
-        .prop_map(|v| v.into_iter().collect::<String>())
-        .prop_map(move |s| {
-            let mut s = s;
-            while s.len() > max {
-                s.pop();
-            }
-            s
-        })
+    proptest::collection::vec(
+        prop_oneof![any::<char>().prop_filter("one line, no NUL", |c| !matches!(c, '\n' | '\r' | '\0')), Just('"'), Just('\\'), Just('\''), Just(' ')],
+        0..max,
+    )
+    .prop_map(|v| v.into_iter().collect::<String>())
+    .prop_map(move |s| {
+        let mut s = s;
+        while s.len() > max {
+            s.pop();
+        }
+        s
+    })
 }
 
 fn ctstate_bits() -> impl Strategy<Value = u16> {
@@ -117,10 +121,22 @@ fn any_match() -> impl Strategy<Value = Match> {
         conntrack(),
         (any::<bool>(), 1u16..0x20).prop_map(|(n, s)| Match::State(StateMatch { neg: n, states: s })),
         text(255).prop_map(Match::Comment),
-        (any::<bool>(), any::<u32>().prop_map(|t| t >> 1)).prop_map(|(n, t)| Match::Statistic(StatisticMatch { neg: n, mode: StatisticMode::Random { threshold: t } })),
-        (any::<bool>(), 1u32..1000).prop_flat_map(|(n, e)| (0..e).prop_map(move |p| Match::Statistic(StatisticMatch { neg: n, mode: StatisticMode::Nth { every: e, packet: p } }))),
-        (any::<bool>(), 0usize..4, word(), proptest::option::of(1u32..100000), any::<bool>(), proptest::option::of(1u32..=255), any::<bool>(), any::<bool>(), ip()).prop_map(
-            |(n, c, name, seconds, reap, hitcount, rttl, rsource, mask)| {
+        (any::<bool>(), any::<u32>().prop_map(|t| t >> 1))
+            .prop_map(|(n, t)| Match::Statistic(StatisticMatch { neg: n, mode: StatisticMode::Random { threshold: t } })),
+        (any::<bool>(), 1u32..1000)
+            .prop_flat_map(|(n, e)| (0..e).prop_map(move |p| Match::Statistic(StatisticMatch { neg: n, mode: StatisticMode::Nth { every: e, packet: p } }))),
+        (
+            any::<bool>(),
+            0usize..4,
+            word(),
+            proptest::option::of(1u32..100000),
+            any::<bool>(),
+            proptest::option::of(1u32..=255),
+            any::<bool>(),
+            any::<bool>(),
+            ip()
+        )
+            .prop_map(|(n, c, name, seconds, reap, hitcount, rttl, rsource, mask)| {
                 let cmd = [RecentCmd::Set, RecentCmd::Rcheck, RecentCmd::Update, RecentCmd::Remove][c];
                 Match::Recent(Box::new(RecentMatch {
                     neg: n,
@@ -133,9 +149,17 @@ fn any_match() -> impl Strategy<Value = Match> {
                     rsource,
                     mask,
                 }))
-            }
-        ),
-        (any::<bool>(), "[a-zA-Z0-9_-]{1,31}", proptest::collection::vec(any::<bool>(), 1..=6), any::<bool>(), any::<bool>(), any::<bool>(), proptest::option::of(any::<u64>()), proptest::option::of(any::<u64>()))
+            }),
+        (
+            any::<bool>(),
+            "[a-zA-Z0-9_-]{1,31}",
+            proptest::collection::vec(any::<bool>(), 1..=6),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            proptest::option::of(any::<u64>()),
+            proptest::option::of(any::<u64>())
+        )
             .prop_map(|(n, name, dirs, rn, nuc, nusc, peq, bgt)| {
                 let mut counter_tests = Vec::new();
                 if let Some(v) = peq {
@@ -154,7 +178,13 @@ fn any_match() -> impl Strategy<Value = Match> {
                     counter_tests,
                 }))
             }),
-        (proptest::option::of(iface()), proptest::option::of(iface()), proptest::option::of(any::<bool>()), proptest::option::of(any::<bool>()), proptest::option::of(any::<bool>()))
+        (
+            proptest::option::of(iface()),
+            proptest::option::of(iface()),
+            proptest::option::of(any::<bool>()),
+            proptest::option::of(any::<bool>()),
+            proptest::option::of(any::<bool>())
+        )
             .prop_filter("at least one", |(a, b, c, d, e)| a.is_some() || b.is_some() || c.is_some() || d.is_some() || e.is_some())
             .prop_map(|(a, b, c, d, e)| Match::Physdev(Box::new(PhysdevMatch { physdev_in: a, physdev_out: b, is_in: c, is_out: d, is_bridged: e }))),
         neg(any::<[u8; 6]>().prop_map(Mac)).prop_map(Match::Mac),
@@ -162,19 +192,52 @@ fn any_match() -> impl Strategy<Value = Match> {
             .prop_map(|(r, b)| Match::Limit(LimitMatch { rate: r.to_string(), burst: b })),
         neg((any::<u16>(), any::<u16>()).prop_map(|(a, b)| (a.min(b), a.max(b)))).prop_map(Match::Length),
         neg(prop_oneof![Just(PktType::Unicast), Just(PktType::Broadcast), Just(PktType::Multicast)]).prop_map(Match::Pkttype),
-        (proptest::option::of(neg((any::<u32>(), any::<u32>()).prop_map(|(a, b)| OwnerId::Range(a.min(b), a.max(b))))), proptest::option::of(neg((0u32..100).prop_map(|g| OwnerId::Range(g, g + 5)))), proptest::option::of(any::<bool>()), any::<bool>())
+        (
+            proptest::option::of(neg((any::<u32>(), any::<u32>()).prop_map(|(a, b)| OwnerId::Range(a.min(b), a.max(b))))),
+            proptest::option::of(neg((0u32..100).prop_map(|g| OwnerId::Range(g, g + 5)))),
+            proptest::option::of(any::<bool>()),
+            any::<bool>()
+        )
             .prop_filter("at least one", |(u, g, s, _)| u.is_some() || g.is_some() || s.is_some())
-            .prop_map(|(uid, gid, socket_exists, sg)| Match::Owner(Box::new(OwnerMatch { suppl_groups: sg && gid.is_some(), uid, gid, socket_exists }))),
+            .prop_map(|(uid, gid, socket_exists, sg)| Match::Owner(Box::new(OwnerMatch {
+                suppl_groups: sg && gid.is_some(),
+                uid,
+                gid,
+                socket_exists
+            }))),
         (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(t, n, r)| Match::Socket(SocketMatch { transparent: t, nowildcard: n, restore_skmark: r })),
-        (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(l, v, a, i)| Match::Rpfilter(RpfilterMatch { loose: l, validmark: v, accept_local: a, invert: i })),
+        (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(l, v, a, i)| Match::Rpfilter(RpfilterMatch {
+            loose: l,
+            validmark: v,
+            accept_local: a,
+            invert: i
+        })),
         prop_oneof![
             any::<bool>().prop_map(|n| IpvsMatch { ipvs: Some(n), ..Default::default() }),
-            (proptest::option::of(neg(any::<u8>())), proptest::option::of(neg(addr_prefix_unmasked())), proptest::option::of(neg(any::<u16>())), proptest::option::of(prop_oneof![Just(CtDir::Original), Just(CtDir::Reply)]), proptest::option::of(neg(prop_oneof![Just("GATE".to_string()), Just("IPIP".to_string()), Just("MASQ".to_string())])), proptest::option::of(neg(any::<u16>())))
+            (
+                proptest::option::of(neg(any::<u8>())),
+                proptest::option::of(neg(addr_prefix_unmasked())),
+                proptest::option::of(neg(any::<u16>())),
+                proptest::option::of(prop_oneof![Just(CtDir::Original), Just(CtDir::Reply)]),
+                proptest::option::of(neg(prop_oneof![Just("GATE".to_string()), Just("IPIP".to_string()), Just("MASQ".to_string())])),
+                proptest::option::of(neg(any::<u16>()))
+            )
                 .prop_filter("at least one", |(a, b, c, d, e, f)| a.is_some() || b.is_some() || c.is_some() || d.is_some() || e.is_some() || f.is_some())
-                .prop_map(|(vproto, vaddr, vport, vdir, vmethod, vportctl)| IpvsMatch { ipvs: None, vproto, vaddr, vport, vdir, vmethod, vportctl }),
+                .prop_map(|(vproto, vaddr, vport, vdir, vmethod, vportctl)| IpvsMatch {
+                    ipvs: None,
+                    vproto,
+                    vaddr,
+                    vport,
+                    vdir,
+                    vmethod,
+                    vportctl
+                }),
         ]
         .prop_map(|m| Match::Ipvs(Box::new(m))),
-        (proptest::option::of(neg((ip(), ip()).prop_map(|(a, b)| (a.min(b), a.max(b))))), proptest::option::of(neg((ip(), ip()).prop_map(|(a, b)| (a.min(b), a.max(b))))))
+        (
+            proptest::option::of(neg((ip(), ip()).prop_map(|(a, b)| (a.min(b), a.max(b))))),
+            proptest::option::of(neg((ip(), ip()).prop_map(|(a, b)| (a.min(b), a.max(b)))))
+        )
             .prop_filter("at least one", |(a, b)| a.is_some() || b.is_some())
             .prop_map(|(src, dst)| Match::Iprange(IprangeMatch { src, dst })),
         (proptest::option::of(neg(1u16..0x1000)), proptest::option::of(neg(1u16..0x1000)), any::<bool>())
@@ -192,8 +255,9 @@ fn proto_matches(proto: u8) -> BoxedStrategy<Vec<Match>> {
     let tcp = (port_test(), port_test(), proptest::option::of(neg((0u8..0x40, 0u8..0x40))), proptest::option::of(neg(1u8..=255)))
         .prop_map(|(sport, dport, flags, option)| Match::Tcp(TcpMatch { sport, dport, flags, option }));
     let udp = (port_test(), port_test()).prop_map(|(sport, dport)| Match::Udp(UdpMatch { sport, dport }));
-    let multiport = (0usize..3, any::<bool>(), proptest::collection::vec(port_range(), 1..7))
-        .prop_map(|(d, n, ports)| Match::Multiport(MultiportMatch { dir: [MultiportDir::Source, MultiportDir::Destination, MultiportDir::Both][d], neg: n, ports }));
+    let multiport = (0usize..3, any::<bool>(), proptest::collection::vec(port_range(), 1..7)).prop_map(|(d, n, ports)| {
+        Match::Multiport(MultiportMatch { dir: [MultiportDir::Source, MultiportDir::Destination, MultiportDir::Both][d], neg: n, ports })
+    });
     let icmp = (any::<bool>(), 0u8..=255, prop_oneof![Just(None), any::<u8>().prop_map(Some)]).prop_map(|(n, t, c)| {
         let (lo, hi) = match c {
             Some(c) => (c, c),
@@ -260,31 +324,64 @@ fn target(table: TableName, proto: Option<u8>) -> BoxedStrategy<Target> {
         ]
         .prop_map(Target::Connmark)
         .boxed(),
-        (proptest::option::of(text(29).prop_filter("non-empty", |s| !s.is_empty())), proptest::option::of((0u8..8).prop_filter("not default", |l| *l != 4).prop_map(|l| l.to_string())), proptest::collection::vec(any::<bool>(), 5))
+        (
+            proptest::option::of(text(29).prop_filter("non-empty", |s| !s.is_empty())),
+            proptest::option::of((0u8..8).prop_filter("not default", |l| *l != 4).prop_map(|l| l.to_string())),
+            proptest::collection::vec(any::<bool>(), 5),
+        )
             .prop_map(|(prefix, level, f)| {
                 let names = ["--log-tcp-sequence", "--log-tcp-options", "--log-ip-options", "--log-uid", "--log-macdecode"];
                 Target::Log(Box::new(LogTarget { prefix, level, flags: names.iter().zip(f).filter(|(_, b)| *b).map(|(n, _)| n.to_string()).collect() }))
             })
             .boxed(),
-        (proptest::option::of(1u16..), proptest::option::of(text(63).prop_filter("non-empty", |s| !s.is_empty())), proptest::option::of(any::<u32>()), any::<bool>(), proptest::option::of(1u16..))
-            .prop_map(|(group, prefix, len, size, threshold)| Target::Nflog(Box::new(NflogTarget { group, prefix, range: len.filter(|_| !size), size: len.filter(|_| size), threshold })))
+        (
+            proptest::option::of(1u16..),
+            proptest::option::of(text(63).prop_filter("non-empty", |s| !s.is_empty())),
+            proptest::option::of(any::<u32>()),
+            any::<bool>(),
+            proptest::option::of(1u16..),
+        )
+            .prop_map(|(group, prefix, len, size, threshold)| {
+                Target::Nflog(Box::new(NflogTarget { group, prefix, range: len.filter(|_| !size), size: len.filter(|_| size), threshold }))
+            })
             .boxed(),
         prop_oneof![
             (any::<u16>(), any::<bool>(), any::<bool>()).prop_map(|(n, b, c)| NfqueueTarget { num: Some(n), balance: None, bypass: b, cpu_fanout: c }),
-            (0u16..65534, any::<bool>(), any::<bool>()).prop_flat_map(|(l, b, c)| (l + 1..=65534).prop_map(move |h| NfqueueTarget { num: None, balance: Some((l, h)), bypass: b, cpu_fanout: c })),
+            (0u16..65534, any::<bool>(), any::<bool>()).prop_flat_map(|(l, b, c)| (l + 1..=65534).prop_map(move |h| NfqueueTarget {
+                num: None,
+                balance: Some((l, h)),
+                bypass: b,
+                cpu_fanout: c
+            })),
         ]
         .prop_map(Target::Nfqueue)
         .boxed(),
-        ("[A-Z]{3,7}X", proptest::collection::vec("--[a-z]{2,6}", 1..3)).prop_map(|(name, args)| Target::Unsupported { name: name.into(), args: args.into() }).boxed(),
+        ("[A-Z]{3,7}X", proptest::collection::vec("--[a-z]{2,6}", 1..3))
+            .prop_map(|(name, args)| Target::Unsupported { name: name.into(), args: args.into() })
+            .boxed(),
     ];
     if proto == Some(6) {
         v.push(Just(Target::Reject(RejectWith::TcpReset)).boxed());
     }
     match table {
         TableName::Nat => {
-            v.push((nat_range(l4), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(r, a, b, c)| Target::Dnat(Box::new(NatTarget { ranges: vec![r], random: a, random_fully: b, persistent: c }))).boxed());
-            v.push((nat_range(l4), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(r, a, b, c)| Target::Snat(Box::new(NatTarget { ranges: vec![r], random: a, random_fully: b, persistent: c }))).boxed());
-            let masq = move || (proptest::option::of(port_range()), any::<bool>(), any::<bool>()).prop_map(move |(p, a, b)| MasqTarget { ports: p.filter(|_| l4), random: a, random_fully: b });
+            v.push(
+                (nat_range(l4), any::<bool>(), any::<bool>(), any::<bool>())
+                    .prop_map(|(r, a, b, c)| Target::Dnat(Box::new(NatTarget { ranges: vec![r], random: a, random_fully: b, persistent: c })))
+                    .boxed(),
+            );
+            v.push(
+                (nat_range(l4), any::<bool>(), any::<bool>(), any::<bool>())
+                    .prop_map(|(r, a, b, c)| Target::Snat(Box::new(NatTarget { ranges: vec![r], random: a, random_fully: b, persistent: c })))
+                    .boxed(),
+            );
+            let masq = move || {
+                (proptest::option::of(port_range()), any::<bool>(), any::<bool>()).prop_map(move |(p, a, b)| MasqTarget {
+                    ports: p.filter(|_| l4),
+                    random: a,
+                    random_fully: b,
+                })
+            };
             v.push(masq().prop_map(Target::Masquerade).boxed());
             v.push(masq().prop_map(Target::Redirect).boxed());
             v.push((ip(), 0u8..=32).prop_map(|(a, l)| Target::Netmap(ipnet::Ipv4Net::new(AddrMask::from_prefix(a, l).addr, l).expect("prefix"))).boxed());
@@ -292,12 +389,20 @@ fn target(table: TableName, proto: Option<u8>) -> BoxedStrategy<Target> {
         TableName::Raw => {
             v.push(Just(Target::Notrack).boxed());
             v.push(Just(Target::Trace).boxed());
-            v.push((any::<bool>(), proptest::option::of(1u16..), proptest::option::of(word())).prop_map(|(n, z, h)| Target::Ct(Box::new(CtTarget { notrack: n, zone: z, helper: h, other: Vec::new() }))).boxed());
+            v.push(
+                (any::<bool>(), proptest::option::of(1u16..), proptest::option::of(word()))
+                    .prop_map(|(n, z, h)| Target::Ct(Box::new(CtTarget { notrack: n, zone: z, helper: h, other: Vec::new() })))
+                    .boxed(),
+            );
         }
         TableName::Mangle => {
             v.push(Just(Target::Checksum).boxed());
             if matches!(proto, Some(6) | Some(17)) {
-                v.push((any::<u16>(), ip(), any::<u32>(), any::<u32>()).prop_map(|(p, i, a, b)| Target::Tproxy(Box::new(TproxyTarget { on_port: p, on_ip: Some(i), mark: Some((a, b)) }))).boxed());
+                v.push(
+                    (any::<u16>(), ip(), any::<u32>(), any::<u32>())
+                        .prop_map(|(p, i, a, b)| Target::Tproxy(Box::new(TproxyTarget { on_port: p, on_ip: Some(i), mark: Some((a, b)) })))
+                        .boxed(),
+                );
             }
         }
         _ => {}
@@ -306,26 +411,33 @@ fn target(table: TableName, proto: Option<u8>) -> BoxedStrategy<Target> {
 }
 
 fn rule(table: TableName) -> impl Strategy<Value = Rule> {
-    prop_oneof![Just(None), (any::<bool>(), 1u8..=255).prop_map(|(n, p)| Some(Neg::new(n, p))), Just(Some(Neg::pos(6))), Just(Some(Neg::pos(17))), Just(Some(Neg::pos(1))), Just(Some(Neg::pos(132)))]
-        .prop_flat_map(move |proto| {
-            let p = proto.as_ref().filter(|p| !p.neg).map(|p| p.val);
-            (
-                base(proto.clone()),
-                proto_matches(p.unwrap_or(0)),
-                proptest::collection::vec(any_match(), 0..3),
-                target(table, p),
-                proptest::option::of((any::<u64>(), any::<u64>()).prop_map(|(packets, bytes)| Counters { packets, bytes })),
-            )
-        })
-        .prop_map(|(base, pm, am, target, counters)| Rule {
-            line: 0,
-            text: TextRef::default(),
-            counters: counters.map(Box::new),
-            base,
-            matches: pm.into_iter().chain(am).collect(),
-            target,
-            unreadable: None,
-        })
+    prop_oneof![
+        Just(None),
+        (any::<bool>(), 1u8..=255).prop_map(|(n, p)| Some(Neg::new(n, p))),
+        Just(Some(Neg::pos(6))),
+        Just(Some(Neg::pos(17))),
+        Just(Some(Neg::pos(1))),
+        Just(Some(Neg::pos(132)))
+    ]
+    .prop_flat_map(move |proto| {
+        let p = proto.as_ref().filter(|p| !p.neg).map(|p| p.val);
+        (
+            base(proto.clone()),
+            proto_matches(p.unwrap_or(0)),
+            proptest::collection::vec(any_match(), 0..3),
+            target(table, p),
+            proptest::option::of((any::<u64>(), any::<u64>()).prop_map(|(packets, bytes)| Counters { packets, bytes })),
+        )
+    })
+    .prop_map(|(base, pm, am, target, counters)| Rule {
+        line: 0,
+        text: TextRef::default(),
+        counters: counters.map(Box::new),
+        base,
+        matches: pm.into_iter().chain(am).collect(),
+        target,
+        unreadable: None,
+    })
 }
 
 fn ruleset() -> impl Strategy<Value = Ruleset> {
@@ -340,7 +452,13 @@ fn ruleset() -> impl Strategy<Value = Ruleset> {
             for (name, rules, (p, b)) in per {
                 let mut t = Table::new(name, 0);
                 for c in name.builtin_chains() {
-                    t.add_chain(Chain { name: (*c).into(), policy: Some(Policy::Drop), counters: Some(Counters { packets: p, bytes: b }), line: 0, rules: Vec::new() });
+                    t.add_chain(Chain {
+                        name: (*c).into(),
+                        policy: Some(Policy::Drop),
+                        counters: Some(Counters { packets: p, bytes: b }),
+                        line: 0,
+                        rules: Vec::new(),
+                    });
                 }
                 t.add_chain(Chain { name: "X".into(), policy: None, counters: Some(Counters::default()), line: 0, rules });
                 t.add_chain(Chain { name: "Y".into(), policy: None, counters: Some(Counters::default()), line: 0, rules: Vec::new() });

@@ -190,7 +190,13 @@ fn flannel_node(prefix: &str, brnf: bool) -> Topo {
     t.veth("node", "eth0", "ext", "eth0");
     t.sh("node", "ip addr add 192.168.50.10/24 dev eth0; sysctl -qw net.ipv4.ip_forward=1");
     t.sh("ext", "ip addr add 192.168.50.1/24 dev eth0; ip route add 10.244.0.0/16 via 192.168.50.10");
-    t.sh("node", &format!("ip link add name cni0 type bridge; ip addr add 10.244.1.1/24 dev cni0; ip link set cni0 up; sysctl -qw net.bridge.bridge-nf-call-iptables={}", u8::from(brnf)));
+    t.sh(
+        "node",
+        &format!(
+            "ip link add name cni0 type bridge; ip addr add 10.244.1.1/24 dev cni0; ip link set cni0 up; sysctl -qw net.bridge.bridge-nf-call-iptables={}",
+            u8::from(brnf)
+        ),
+    );
     flannel_pod(&mut t, "node", "pod-a", "veth-a", "10.244.1.2", "10.244.1.1", true);
     flannel_pod(&mut t, "node", "pod-b", "veth-b", "10.244.1.3", "10.244.1.1", false);
     let mut web = svc("web", "10.96.0.80", 80, vec![ep("10.244.1.2", 8080, true), ep("10.244.1.3", 8080, true)]);
@@ -294,10 +300,7 @@ fn bridged_replies_are_de_natted_by_br_netfilter_as_the_kernel_does() {
     t.veth("node", "vmport", "vm", "eth0");
     t.sh("node", "ip link set vmport master br178");
     t.sh("vm", "ip addr add 172.16.178.178/24 dev eth0; ip route add default via 172.16.178.1");
-    let services = vec![
-        svc("b", "10.43.0.20", 80, vec![ep("10.244.1.3", 8080, true)]),
-        svc("vm", "10.43.113.238", 80, vec![ep("172.16.178.178", 80, false)]),
-    ];
+    let services = vec![svc("b", "10.43.0.20", 80, vec![ep("10.244.1.3", 8080, true)]), svc("vm", "10.43.113.238", 80, vec![ep("172.16.178.178", 80, false)])];
     t.ns("node").sh_with_input("iptables-restore", &kube_rules_cidr("172.16.0.57", "10.42.0.0/16", "10.42.0.0/24", services));
     t.listen("pod-b", Proto::Tcp, 8080);
     t.listen("vm", Proto::Tcp, 80);
@@ -471,7 +474,10 @@ fn calico_node(t: &mut Topo, node: &str, n: u8, pod: &str, peer: u8) {
     let mut on_a = svc("on-a", "10.96.0.81", 80, vec![ep("10.244.1.2", 8080, n == 1)]);
     on_a.node_port = Some(30081);
     t.ns(node).sh_with_input("iptables-restore --noflush", &kube_rules(&node_ip, &format!("10.244.{n}.0/26"), vec![web, on_a]));
-    t.sh(node, "rule=$(iptables -t nat -S POSTROUTING | grep -- '-j cali-POSTROUTING' | sed 's/^-A //'); eval iptables -t nat -D $rule; eval iptables -t nat -A $rule");
+    t.sh(
+        node,
+        "rule=$(iptables -t nat -S POSTROUTING | grep -- '-j cali-POSTROUTING' | sed 's/^-A //'); eval iptables -t nat -D $rule; eval iptables -t nat -A $rule",
+    );
 }
 
 #[test]

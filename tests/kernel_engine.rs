@@ -11,7 +11,7 @@ use sim_core::engine::build::{WorldB, R};
 use sim_core::engine::{FlowFrom, FlowSpec, RunOptions};
 use sim_core::model::packet::{IPPROTO_TCP, IPPROTO_UDP};
 use sim_core::model::route::RouteType;
-use sim_core::model::ruleset::{Match, MarkMatch, Policy, RejectWith};
+use sim_core::model::ruleset::{MarkMatch, Match, Policy, RejectWith};
 use sim_core::trace::{ClientResult, FlowResult};
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -86,11 +86,7 @@ threading.Event().wait()
 
 fn sh(cmd: &str) {
     let out = Command::new("sh").arg("-c").arg(cmd).output().expect("sh");
-    assert!(
-        out.status.success(),
-        "command failed (kernel tests need root and network namespaces): {cmd}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "command failed (kernel tests need root and network namespaces): {cmd}\n{}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// Real namespaces for one `WorldB`, torn down on drop.
@@ -162,7 +158,14 @@ impl Lab {
             let real = lab.real(&n.ns.name);
             let specs: Vec<String> = socks.iter().map(|s| format!("{}:{}", if s.proto == IPPROTO_TCP { "tcp" } else { "udp" }, s.port)).collect();
             let log = lab.dir.join(format!("{}.log", n.ns.name));
-            let mut args = vec!["netns".to_string(), "exec".into(), real.clone(), "python3".into(), lab.dir.join("server.py").display().to_string(), log.display().to_string()];
+            let mut args = vec![
+                "netns".to_string(),
+                "exec".into(),
+                real.clone(),
+                "python3".into(),
+                lab.dir.join("server.py").display().to_string(),
+                log.display().to_string(),
+            ];
             args.extend(specs);
             let mut child = Command::new("ip").args(&args).stdout(Stdio::piped()).spawn().expect("server");
             // Wait for "ready".
@@ -314,7 +317,12 @@ fn compare(w: &WorldB, cases: &[Case]) {
             if ok {
                 agreed += 1;
             } else {
-                bad.push(format!("{}: kernel {kres} {kseen:?}; nfpath {:?}\n  summary: {}", c.label, pred_t, pr.outcomes.iter().map(|o| o.summary.clone()).collect::<Vec<_>>().join(" | ")));
+                bad.push(format!(
+                    "{}: kernel {kres} {kseen:?}; nfpath {:?}\n  summary: {}",
+                    c.label,
+                    pred_t,
+                    pr.outcomes.iter().map(|o| o.summary.clone()).collect::<Vec<_>>().join(" | ")
+                ));
             }
         }
         let _ = pred;
@@ -389,7 +397,12 @@ fn kernel_engine_forwarding_nat_and_chains() {
     w.ns("router").sysctl("net.ipv4.ip_forward", "0");
     compare(&w, &basic_cases(to));
     // FORWARD: DROP, REJECT variants, policy, user chains with RETURN and goto.
-    for rule in [R::new().p("tcp").j("DROP"), R::new().reject(RejectWith::IcmpHostUnreachable), R::new().p("tcp").reject(RejectWith::TcpReset), R::new().reject(RejectWith::IcmpPortUnreachable)] {
+    for rule in [
+        R::new().p("tcp").j("DROP"),
+        R::new().reject(RejectWith::IcmpHostUnreachable),
+        R::new().p("tcp").reject(RejectWith::TcpReset),
+        R::new().reject(RejectWith::IcmpPortUnreachable),
+    ] {
         let mut w = routed();
         w.ns("router").ipt("filter", "FORWARD", rule);
         compare(&w, &basic_cases(to));
@@ -443,8 +456,14 @@ fn kernel_engine_local_output_dnat_and_routes() {
     compare(&w, &[case("clusterip with route", flow("router", "10.96.0.10", 80, IPPROTO_TCP, 42100))]);
     // Blackhole, unreachable and prohibit routes on the client and on the router.
     let mut w = routed();
-    w.ns("client").route_type(RouteType::Blackhole, "10.7.0.0/24").route_type(RouteType::Unreachable, "10.6.0.0/24").route_type(RouteType::Prohibit, "10.5.0.0/24");
-    w.ns("router").route_type(RouteType::Blackhole, "10.17.0.0/24").route_type(RouteType::Unreachable, "10.16.0.0/24").route_type(RouteType::Prohibit, "10.15.0.0/24");
+    w.ns("client")
+        .route_type(RouteType::Blackhole, "10.7.0.0/24")
+        .route_type(RouteType::Unreachable, "10.6.0.0/24")
+        .route_type(RouteType::Prohibit, "10.5.0.0/24");
+    w.ns("router")
+        .route_type(RouteType::Blackhole, "10.17.0.0/24")
+        .route_type(RouteType::Unreachable, "10.16.0.0/24")
+        .route_type(RouteType::Prohibit, "10.15.0.0/24");
     for (i, d) in ["10.7.0.1", "10.6.0.1", "10.5.0.1", "10.17.0.1", "10.16.0.1", "10.15.0.1", "10.99.0.1"].iter().enumerate() {
         // A fresh lab per destination keeps the router's ICMP rate limit out of the picture.
         let cases = vec![
@@ -498,7 +517,11 @@ fn kube(node_default_route: bool) -> WorldB {
     n.ipt("nat", "OUTPUT", R::new().comment("kubernetes service portals").j("KUBE-SERVICES"));
     n.ipt("nat", "POSTROUTING", R::new().comment("kubernetes postrouting rules").j("KUBE-POSTROUTING"));
     n.ipt("nat", "KUBE-MARK-MASQ", R::new().or_mark(0x4000));
-    n.ipt("nat", "KUBE-POSTROUTING", R::new().m("-m mark ! --mark 0x4000/0x4000", Match::Mark(MarkMatch { neg: true, value: 0x4000, mask: 0x4000 })).j("RETURN"));
+    n.ipt(
+        "nat",
+        "KUBE-POSTROUTING",
+        R::new().m("-m mark ! --mark 0x4000/0x4000", Match::Mark(MarkMatch { neg: true, value: 0x4000, mask: 0x4000 })).j("RETURN"),
+    );
     n.ipt("nat", "KUBE-POSTROUTING", R::new().xor_mark(0x4000));
     n.ipt("nat", "KUBE-POSTROUTING", R::new().masquerade(true));
     for (proto, port, tport) in [("tcp", 80u16, 8080u16), ("udp", 53, 5353)] {
@@ -570,7 +593,11 @@ fn kernel_engine_ctstate_invalid_on_asymmetric_return() {
     compare(&w, &cases());
     // ESTABLISHED-only forwarding on r1 (it sees only the client's side).
     let mut w = asymmetric();
-    w.ns("r1").ipt("filter", "FORWARD", R::new().ctstate(&["ESTABLISHED"]).j("ACCEPT")).ipt("filter", "FORWARD", R::new().p("tcp").syn().j("ACCEPT")).policy("filter", "FORWARD", Policy::Drop);
+    w.ns("r1").ipt("filter", "FORWARD", R::new().ctstate(&["ESTABLISHED"]).j("ACCEPT")).ipt("filter", "FORWARD", R::new().p("tcp").syn().j("ACCEPT")).policy(
+        "filter",
+        "FORWARD",
+        Policy::Drop,
+    );
     compare(&w, &cases());
 }
 
@@ -624,7 +651,20 @@ fn kernel_engine_every_builtin_chain() {
             for host in ["server", "router"] {
                 let mut w = routed();
                 // A reply-side rule (OUTPUT/POSTROUTING on the server) drops the SYN/ACK instead.
-                w.ns(host).ipt(table, chain, R::new().p("tcp").m("-m tcp --sport 80", Match::Tcp(sim_core::model::ruleset::TcpMatch { sport: Some(sim_core::model::types::Neg::pos(sim_core::model::types::PortRange::single(80))), ..Default::default() })).j("DROP"));
+                w.ns(host).ipt(
+                    table,
+                    chain,
+                    R::new()
+                        .p("tcp")
+                        .m(
+                            "-m tcp --sport 80",
+                            Match::Tcp(sim_core::model::ruleset::TcpMatch {
+                                sport: Some(sim_core::model::types::Neg::pos(sim_core::model::types::PortRange::single(80))),
+                                ..Default::default()
+                            }),
+                        )
+                        .j("DROP"),
+                );
                 w.ns(host).ipt(table, chain, R::new().p("tcp").dport(80).j("DROP"));
                 labs.push(w);
             }
@@ -667,7 +707,13 @@ fn kernel_engine_snat_and_masquerade_of_local_traffic() {
     w.ns("router").addr("lo", "10.0.2.100/32");
     w.ns("router").ipt("nat", "POSTROUTING", R::new().p("tcp").dport(80).o("s0").snat("10.0.2.100"));
     w.ns("router").ipt("nat", "POSTROUTING", R::new().p("udp").o("s0").masquerade(false));
-    compare(&w, &[case("router snat tcp", flow("router", "10.0.2.2", 80, IPPROTO_TCP, 51000)), case("router masq udp", flow("router", "10.0.2.2", 53, IPPROTO_UDP, 51100))]);
+    compare(
+        &w,
+        &[
+            case("router snat tcp", flow("router", "10.0.2.2", 80, IPPROTO_TCP, 51000)),
+            case("router masq udp", flow("router", "10.0.2.2", 53, IPPROTO_UDP, 51100)),
+        ],
+    );
     // The client's own POSTROUTING: SNAT to an extra address the router routes back.
     let mut w = routed();
     w.ns("client").addr("lo", "10.0.1.200/32");

@@ -351,24 +351,26 @@ fn ask(fib: &Fib, args: &str) -> RouteResult {
 
 /// Whether the model's decision is the kernel's answer; `None` when they agree.
 fn disagreement(k: &Kernel, r: &RouteResult, input: bool) -> Option<String> {
-    let same = match (k, &r.decision) {
-        // Since 6.13 `ip_route_input_rcu` returns a drop reason and `inet_rtm_getroute` turns
-        // any reason into EINVAL, so rp_filter's EXDEV reads as EINVAL here (the packet test
-        // tells rp_filter drops apart with the IPReversePathFilter counter).
-        (Kernel::Err("EINVAL"), Decision::Fail { errno: "EXDEV", .. }) if input => true,
-        (Kernel::Err(e), Decision::Fail { errno, .. }) => e == errno,
-        // Output out lo is local delivery (RTCF_LOCAL) even when the route type is unicast.
-        (Kernel::Ok { rtype, dev, .. }, Decision::Local { src }) => {
-            (rtype == "local" || !input && dev == "lo") && (input || matches!(k, Kernel::Ok { prefsrc: Some(p), .. } if p == src))
-        }
-        (Kernel::Ok { rtype, dev, .. }, Decision::Broadcast) => rtype == "broadcast" && (input || Some(dev) == r.dev.as_ref()),
-        (Kernel::Ok { rtype, dev: kd, gateway: kg, prefsrc: ks }, Decision::Unicast { .. }) => {
-            rtype == "unicast"
-                && (r.branches.len() > 1 && r.branches.iter().any(|b| matches!(&b.decision, Decision::Unicast { dev, gateway, src, .. } if dev == kd && gateway == kg && (input || Some(*src) == *ks)))
-                    || matches!(&r.decision, Decision::Unicast { dev, gateway, src, .. } if dev == kd && gateway == kg && (input || Some(*src) == *ks)))
-        }
-        _ => false,
-    };
+    let same =
+        match (k, &r.decision) {
+            // Since 6.13 `ip_route_input_rcu` returns a drop reason and `inet_rtm_getroute` turns
+            // any reason into EINVAL, so rp_filter's EXDEV reads as EINVAL here (the packet test
+            // tells rp_filter drops apart with the IPReversePathFilter counter).
+            (Kernel::Err("EINVAL"), Decision::Fail { errno: "EXDEV", .. }) if input => true,
+            (Kernel::Err(e), Decision::Fail { errno, .. }) => e == errno,
+            // Output out lo is local delivery (RTCF_LOCAL) even when the route type is unicast.
+            (Kernel::Ok { rtype, dev, .. }, Decision::Local { src }) => {
+                (rtype == "local" || !input && dev == "lo") && (input || matches!(k, Kernel::Ok { prefsrc: Some(p), .. } if p == src))
+            }
+            (Kernel::Ok { rtype, dev, .. }, Decision::Broadcast) => rtype == "broadcast" && (input || Some(dev) == r.dev.as_ref()),
+            (Kernel::Ok { rtype, dev: kd, gateway: kg, prefsrc: ks }, Decision::Unicast { .. }) => rtype == "unicast"
+                && (r.branches.len() > 1
+                    && r.branches.iter().any(
+                        |b| matches!(&b.decision, Decision::Unicast { dev, gateway, src, .. } if dev == kd && gateway == kg && (input || Some(*src) == *ks)),
+                    )
+                    || matches!(&r.decision, Decision::Unicast { dev, gateway, src, .. } if dev == kd && gateway == kg && (input || Some(*src) == *ks))),
+            _ => false,
+        };
     (!same).then(|| format!("kernel {k:?}\nmodel {:?}\nsteps {:#?}", r.decision, r.steps))
 }
 
@@ -437,8 +439,21 @@ fn kernel_table_lookup_and_route_types() {
     ns.ip("addr add 10.66.0.1/24 dev tunl7");
     let mut q = vec!["10.244.2.0".to_string(), "10.244.2.0 from 10.2.0.9 iif eth2".into(), "10.66.0.9".into(), "10.66.0.1".into()];
     for dst in [
-        "10.9.9.9", "10.9.8.8", "10.8.1.1", "10.7.1.1", "10.1.0.77", "10.1.0.1", "10.0.0.1", "127.0.0.9", "10.1.0.255",
-        "192.0.2.1", "192.0.2.65", "192.0.2.129", "192.0.2.200", "203.0.113.5", "198.51.100.9",
+        "10.9.9.9",
+        "10.9.8.8",
+        "10.8.1.1",
+        "10.7.1.1",
+        "10.1.0.77",
+        "10.1.0.1",
+        "10.0.0.1",
+        "127.0.0.9",
+        "10.1.0.255",
+        "192.0.2.1",
+        "192.0.2.65",
+        "192.0.2.129",
+        "192.0.2.200",
+        "203.0.113.5",
+        "198.51.100.9",
     ] {
         q.push(dst.to_string());
         q.push(format!("{dst} from 10.2.0.9 iif eth2"));
@@ -843,11 +858,7 @@ fn delivered(t: &Topo) -> bool {
 
 fn model_forwards(t: &Topo) -> (bool, RouteResult) {
     let fib = Fib::new(&t.r.snapshot());
-    let r = fib.route_input(&FlowKey {
-        proto: 17,
-        dport: 9,
-        ..FlowKey::input("10.0.0.2".parse().expect("ip"), "10.1.0.2".parse().expect("ip"), "r0")
-    });
+    let r = fib.route_input(&FlowKey { proto: 17, dport: 9, ..FlowKey::input("10.0.0.2".parse().expect("ip"), "10.1.0.2".parse().expect("ip"), "r0") });
     (matches!(&r.decision, Decision::Unicast { dev, .. } if dev == "r1"), r)
 }
 

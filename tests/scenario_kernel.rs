@@ -76,8 +76,8 @@ fn kernel_check(scenario: &str) {
                 .args(["probe", "connect", &format!("{}:{}", flow.to.addr, flow.to.port.unwrap_or(0)), proto, "--timeout-ms", "1000"])
                 .output()
                 .expect("probe connect");
-            let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-                .unwrap_or_else(|e| panic!("{}: probe said {:?}: {e}", flow.name, String::from_utf8_lossy(&out.stdout)));
+            let v: serde_json::Value =
+                serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{}: probe said {:?}: {e}", flow.name, String::from_utf8_lossy(&out.stdout)));
             let result = v["result"].as_str().unwrap_or("?").to_string();
             std::thread::sleep(Duration::from_millis(100));
             let after = log_lines(tmp.path());

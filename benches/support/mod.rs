@@ -28,10 +28,8 @@ pub fn node_rules(n_services: usize) -> (String, kube_proxy::KubeProxyConfig) {
     cfg.cluster_cidr = "10.0.0.0/8".parse().expect("cidr");
     cfg.node_pod_cidr = "10.244.1.0/24".parse().expect("cidr");
     let mut web = ServiceSpec::cluster_ip("shop", "web", "http", Protocol::Tcp, WEB_VIP, 80);
-    web.endpoints = vec![
-        Endpoint { ip: Ipv4Addr::new(10, 244, 1, 2), port: 8080, local: true },
-        Endpoint { ip: Ipv4Addr::new(10, 244, 1, 3), port: 8080, local: true },
-    ];
+    web.endpoints =
+        vec![Endpoint { ip: Ipv4Addr::new(10, 244, 1, 2), port: 8080, local: true }, Endpoint { ip: Ipv4Addr::new(10, 244, 1, 3), port: 8080, local: true }];
     let mid = cfg.services.len() / 2;
     cfg.services.insert(mid, web);
     (kube_proxy::render(&cfg), cfg)

@@ -70,9 +70,7 @@ pub fn cluster_cidrs(ns: &Namespace) -> BTreeSet<Ipv4Net> {
             }
             let net = Ipv4Net::new(src.val.addr, len).map(|n| n.trunc()).ok();
             let kube = src.neg && matches!(&r.target, Target::Jump(t) if t == "KUBE-MARK-MASQ");
-            let flannel = !src.neg
-                && r.base.dst.as_ref().is_some_and(|d| !d.neg && d.val == src.val)
-                && matches!(r.target, Target::Return);
+            let flannel = !src.neg && r.base.dst.as_ref().is_some_and(|d| !d.neg && d.val == src.val) && matches!(r.target, Target::Return);
             if kube || flannel {
                 out.extend(net);
             }
@@ -83,11 +81,7 @@ pub fn cluster_cidrs(ns: &Namespace) -> BTreeSet<Ipv4Net> {
 
 /// The node's own pod subnet: the prefix of its pod bridge (`cni0`, `cbr0`).
 pub fn own_pod_subnet(ns: &Namespace) -> Option<Ipv4Net> {
-    ns.addrs
-        .iter()
-        .find(|a| a.ifname == "cni0" || a.ifname == "cbr0")
-        .and_then(|a| Ipv4Net::new(a.local, a.prefix_len).ok())
-        .map(|n| n.trunc())
+    ns.addrs.iter().find(|a| a.ifname == "cni0" || a.ifname == "cbr0").and_then(|a| Ipv4Net::new(a.local, a.prefix_len).ok()).map(|n| n.trunc())
 }
 
 fn has_kube_proxy(ns: &Namespace) -> bool {
@@ -165,7 +159,10 @@ pub fn lint_namespace(ns: &Namespace) -> Vec<Diagnostic> {
                     "ip-link.json",
                     Severity::Warning,
                     "hairpin-off",
-                    format!("bridge {b}: hairpin mode is off on port(s) {}: a pod calling a Service that load-balances back to itself will time out", off.join(", ")),
+                    format!(
+                        "bridge {b}: hairpin mode is off on port(s) {}: a pod calling a Service that load-balances back to itself will time out",
+                        off.join(", ")
+                    ),
                 ));
             }
         }
@@ -216,7 +213,11 @@ pub fn lint_namespace(ns: &Namespace) -> Vec<Diagnostic> {
                 "ip-route.json",
                 Severity::Warning,
                 "route-shadows-pod-network",
-                format!("route {} sits inside the pod network {c} and is not this node's own subnet: packets to {} follow it instead of the overlay", route_text(r), r.dst),
+                format!(
+                    "route {} sits inside the pod network {c} and is not this node's own subnet: packets to {} follow it instead of the overlay",
+                    route_text(r),
+                    r.dst
+                ),
             ));
         }
     }
@@ -233,7 +234,10 @@ pub fn lint_namespace(ns: &Namespace) -> Vec<Diagnostic> {
                     "ip-route.json",
                     Severity::Error,
                     "flannel-route-missing",
-                    format!("{} has a neighbour {} for a remote node's VTEP but no route via it: that node's pod subnet is reached through \"{catch}\" instead", l.name, n.dst),
+                    format!(
+                        "{} has a neighbour {} for a remote node's VTEP but no route via it: that node's pod subnet is reached through \"{catch}\" instead",
+                        l.name, n.dst
+                    ),
                 ));
             }
         }
@@ -248,12 +252,9 @@ pub fn lint_namespace(ns: &Namespace) -> Vec<Diagnostic> {
 /// addresses.
 pub fn lint_cluster(nodes: &[&Namespace]) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    let subnets: Vec<(&str, Ipv4Net)> =
-        nodes.iter().filter_map(|n| own_pod_subnet(n).map(|s| (n.name.as_str(), s))).collect();
-    let node_addrs: BTreeSet<Ipv4Addr> = nodes
-        .iter()
-        .flat_map(|n| n.addrs.iter().filter(|a| !is_pod_device(&a.ifname) && a.ifname != "lo").map(|a| a.local))
-        .collect();
+    let subnets: Vec<(&str, Ipv4Net)> = nodes.iter().filter_map(|n| own_pod_subnet(n).map(|s| (n.name.as_str(), s))).collect();
+    let node_addrs: BTreeSet<Ipv4Addr> =
+        nodes.iter().flat_map(|n| n.addrs.iter().filter(|a| !is_pod_device(&a.ifname) && a.ifname != "lo").map(|a| a.local)).collect();
     for n in nodes {
         let flannel = n.links.iter().find(|l| l.name.starts_with("flannel."));
         for (other, subnet) in subnets.iter().filter(|(o, _)| *o != n.name) {
@@ -263,7 +264,10 @@ pub fn lint_cluster(nodes: &[&Namespace]) -> Vec<Diagnostic> {
                     "ip-addr.json",
                     Severity::Error,
                     "local-address-in-other-node-subnet",
-                    format!("{}/{} on {} lies in {other}'s pod subnet {subnet}: packets for {} stay on {}, and flannel cannot route {subnet} here", a.local, a.prefix_len, a.ifname, a.local, n.name),
+                    format!(
+                        "{}/{} on {} lies in {other}'s pod subnet {subnet}: packets for {} stay on {}, and flannel cannot route {subnet} here",
+                        a.local, a.prefix_len, a.ifname, a.local, n.name
+                    ),
                 ));
             }
             if let Some(fl) = flannel {
@@ -329,7 +333,18 @@ mod tests {
         }
     }
     fn addr(dev: &str, ip: [u8; 4], len: u8) -> Addr {
-        Addr { ifname: dev.into(), ifindex: 0, local: ip.into(), prefix_len: len, peer: None, broadcast: None, scope: Scope::Universe, secondary: false, noprefixroute: false, label: None }
+        Addr {
+            ifname: dev.into(),
+            ifindex: 0,
+            local: ip.into(),
+            prefix_len: len,
+            peer: None,
+            broadcast: None,
+            scope: Scope::Universe,
+            secondary: false,
+            noprefixroute: false,
+            label: None,
+        }
     }
     fn route(dst: &str, rtype: RouteType, gw: Option<[u8; 4]>, dev: Option<&str>) -> Route {
         Route {
@@ -381,7 +396,19 @@ mod tests {
                 link(2, "eth0", LinkKind::Ether),
                 cni0,
                 veth,
-                link(5, "flannel.1", LinkKind::Vxlan(VxlanInfo { vni: 1, local: Some([192, 168, 86, 188].into()), remote: None, dstport: 8472, dev: Some("eth0".into()), learning: false, port_range: None })),
+                link(
+                    5,
+                    "flannel.1",
+                    LinkKind::Vxlan(VxlanInfo {
+                        vni: 1,
+                        local: Some([192, 168, 86, 188].into()),
+                        remote: None,
+                        dstport: 8472,
+                        dev: Some("eth0".into()),
+                        learning: false,
+                        port_range: None,
+                    }),
+                ),
                 link(6, "tunl0", LinkKind::Ipip(Default::default())),
             ],
             addrs: vec![

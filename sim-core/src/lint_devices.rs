@@ -35,16 +35,29 @@ pub fn lint_devices(ns: &Namespace) -> Vec<Diagnostic> {
                     }
                 }
                 if !l.up && routed_via(&l.name) {
-                    out.push(diag(ns, "ip-link.json", Severity::Error, "tunnel-down",
-                        format!("{} is down but routes use it: packets routed to it are not sent, and VXLAN packets for it are not received", l.name)));
+                    out.push(diag(
+                        ns,
+                        "ip-link.json",
+                        Severity::Error,
+                        "tunnel-down",
+                        format!("{} is down but routes use it: packets routed to it are not sent, and VXLAN packets for it are not received", l.name),
+                    ));
                 }
                 let fdb: Vec<_> = ns.fdb.iter().filter(|e| e.dev == l.name && e.master.is_none()).collect();
                 let has_default = fdb.iter().any(|e| e.mac == ZERO_MAC && e.dst.is_some());
                 for n in ns.neighs.iter().filter(|n| n.dev == l.name && n.lladdr.is_some()) {
                     let mac = n.lladdr.unwrap_or(ZERO_MAC);
                     if !has_default && !fdb.iter().any(|e| e.mac == mac && e.dst.is_some()) && !ns.fdb.is_empty() {
-                        out.push(diag(ns, "bridge-fdb.json", Severity::Error, "vxlan-neighbour-without-fdb",
-                            format!("{} has neighbour {} lladdr {mac} but no fdb entry for {mac}: packets to that VTEP are dropped by vxlan_xmit (no destination)", l.name, n.dst)));
+                        out.push(diag(
+                            ns,
+                            "bridge-fdb.json",
+                            Severity::Error,
+                            "vxlan-neighbour-without-fdb",
+                            format!(
+                                "{} has neighbour {} lladdr {mac} but no fdb entry for {mac}: packets to that VTEP are dropped by vxlan_xmit (no destination)",
+                                l.name, n.dst
+                            ),
+                        ));
                     }
                 }
                 let port = if v.dstport == 0 { 8472 } else { v.dstport };
@@ -62,8 +75,13 @@ pub fn lint_devices(ns: &Namespace) -> Vec<Diagnostic> {
                         _ => None,
                     };
                     if let Some(w) = what {
-                        out.push(diag(ns, "bridge-fdb.json", Severity::Error, "vxlan-remote-unroutable",
-                            format!("fdb entry {} dev {} dst {dst}: {w}; packets encapsulated toward it are dropped", e.mac, l.name)));
+                        out.push(diag(
+                            ns,
+                            "bridge-fdb.json",
+                            Severity::Error,
+                            "vxlan-remote-unroutable",
+                            format!("fdb entry {} dev {} dst {dst}: {w}; packets encapsulated toward it are dropped", e.mac, l.name),
+                        ));
                     }
                 }
             }
@@ -103,7 +121,13 @@ pub fn lint_devices(ns: &Namespace) -> Vec<Diagnostic> {
                 let pods: Vec<Ipv4Addr> = ns
                     .routes
                     .iter()
-                    .filter(|r| r.table == RT_TABLE_MAIN && r.rtype == RouteType::Unicast && r.dst.prefix_len() == 32 && r.dev() == Some(l.name.as_str()) && r.gateway().is_none())
+                    .filter(|r| {
+                        r.table == RT_TABLE_MAIN
+                            && r.rtype == RouteType::Unicast
+                            && r.dst.prefix_len() == 32
+                            && r.dev() == Some(l.name.as_str())
+                            && r.gateway().is_none()
+                    })
                     .map(|r| r.dst.addr())
                     .collect();
                 let bare = ns.addrs_of(&l.name).next().is_none();
@@ -118,8 +142,18 @@ pub fn lint_devices(ns: &Namespace) -> Vec<Diagnostic> {
         }
         if let Some(bp) = &l.brport {
             if bp.state != "forwarding" && l.up {
-                out.push(diag(ns, "ip-link.json", Severity::Warning, "bridge-port-not-forwarding",
-                    format!("bridge port {} of {} is in state {}: frames entering or leaving it are not forwarded", l.name, l.master.clone().unwrap_or_default(), bp.state)));
+                out.push(diag(
+                    ns,
+                    "ip-link.json",
+                    Severity::Warning,
+                    "bridge-port-not-forwarding",
+                    format!(
+                        "bridge port {} of {} is in state {}: frames entering or leaving it are not forwarded",
+                        l.name,
+                        l.master.clone().unwrap_or_default(),
+                        bp.state
+                    ),
+                ));
             }
         }
     }
@@ -140,29 +174,35 @@ pub fn lint_world(world: &World) -> Vec<Diagnostic> {
     let public: Vec<Ipv4Addr> = underlay.map(|u| u.nat.iter().map(|(p, _)| *p).collect()).unwrap_or_default();
     if nodes.len() > 1 {
         // A destination the cloud maps is known: `lint_cluster` cannot see the NAT.
-        out.extend(crate::lint::lint_cluster(&nodes).into_iter().filter(|d| !(d.code == "fdb-destination-unknown" && public.iter().any(|p| d.message.contains(&format!(" dst {p}:"))))));
+        out.extend(
+            crate::lint::lint_cluster(&nodes)
+                .into_iter()
+                .filter(|d| !(d.code == "fdb-destination-unknown" && public.iter().any(|p| d.message.contains(&format!(" dst {p}:"))))),
+        );
     }
     if let Some(u) = underlay {
         for ns in &nss {
             let Some(&i) = world.index.get(&ns.name) else { continue };
-            let mine: Vec<&str> = u
-                .networks
-                .iter()
-                .filter(|(_, ms)| ms.iter().any(|m| m.ns == ns.name))
-                .map(|(n, _)| n.as_str())
-                .collect();
+            let mine: Vec<&str> = u.networks.iter().filter(|(_, ms)| ms.iter().any(|m| m.ns == ns.name)).map(|(n, _)| n.as_str()).collect();
             for e in ns.fdb.iter().filter(|e| e.is_self && e.dst.is_some()) {
                 let Some(dst) = e.dst else { continue };
                 if dst.is_unspecified() || dst.is_multicast() || public.contains(&dst) {
                     continue;
                 }
-                let owner = u.networks.iter().flat_map(|(n, ms)| ms.iter().map(move |m| (n, m))).find(|(_, m)| {
-                    m.ns != ns.name && world.namespace(&m.ns).is_some_and(|o| o.addrs.iter().any(|a| a.local == dst))
-                });
+                let owner = u
+                    .networks
+                    .iter()
+                    .flat_map(|(n, ms)| ms.iter().map(move |m| (n, m)))
+                    .find(|(_, m)| m.ns != ns.name && world.namespace(&m.ns).is_some_and(|o| o.addrs.iter().any(|a| a.local == dst)));
                 let Some((net, m)) = owner else { continue };
                 let shared = u.networks.iter().any(|(n, ms)| mine.contains(&n.as_str()) && ms.contains(m));
                 if !shared {
-                    let via = u.nat.iter().find(|(_, x)| x == m).map(|(p, _)| format!(" (the cloud maps {p} to it: that is the address to use, e.g. flannel's public-ip-overwrite)")).unwrap_or_default();
+                    let via = u
+                        .nat
+                        .iter()
+                        .find(|(_, x)| x == m)
+                        .map(|(p, _)| format!(" (the cloud maps {p} to it: that is the address to use, e.g. flannel's public-ip-overwrite)"))
+                        .unwrap_or_default();
                     let _ = i;
                     out.push(diag(ns, "bridge-fdb.json", Severity::Error, "fdb-destination-unreachable",
                         format!("fdb entry {} dev {} dst {dst}: {dst} is {m}'s address in underlay network {net}, which this node's uplinks (network {}) cannot reach: everything encapsulated toward it is lost{via}", e.mac, e.dev, if mine.is_empty() { "none".to_string() } else { mine.join(",") })));

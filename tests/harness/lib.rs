@@ -50,10 +50,7 @@ pub fn require_root() {
         let name = format!("nfp-check-{}", std::process::id());
         let add = run_argv(&["ip", "netns", "add", &name]);
         if !add.status.success() {
-            return Err(format!(
-                "kernel tests need network namespaces, but `ip netns add {name}` failed: {}",
-                String::from_utf8_lossy(&add.stderr).trim()
-            ));
+            return Err(format!("kernel tests need network namespaces, but `ip netns add {name}` failed: {}", String::from_utf8_lossy(&add.stderr).trim()));
         }
         let up = run_argv(&["ip", "-n", &name, "link", "set", "lo", "up"]);
         let _ = run_argv(&["ip", "netns", "del", &name]);
@@ -100,9 +97,7 @@ pub fn nfpath_bin() -> &'static Path {
         let profile = profile_dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug").to_string();
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(["build", "--quiet", "-p", "sim-cli", "--bin", "nfpath"])
-            .env("CARGO_TARGET_DIR", &target_dir);
+        cmd.current_dir(env!("CARGO_MANIFEST_DIR")).args(["build", "--quiet", "-p", "sim-cli", "--bin", "nfpath"]).env("CARGO_TARGET_DIR", &target_dir);
         match profile.as_str() {
             "debug" => {}
             "release" => {
@@ -130,10 +125,7 @@ impl Lab {
     /// A new lab; `prefix` names the test area (keep it short: `cli`, `eng`, `conf`...).
     pub fn new(prefix: &str) -> Lab {
         require_root();
-        assert!(
-            !prefix.is_empty() && prefix.chars().all(|c| c.is_ascii_alphanumeric()),
-            "lab prefix must be short ASCII letters/digits, got {prefix:?}"
-        );
+        assert!(!prefix.is_empty() && prefix.chars().all(|c| c.is_ascii_alphanumeric()), "lab prefix must be short ASCII letters/digits, got {prefix:?}");
         remove_stale(prefix);
         let n = LAB_COUNTER.fetch_add(1, Ordering::SeqCst);
         Lab { base: format!("nfp-{prefix}-{}-{n}", std::process::id()), namespaces: Mutex::new(Vec::new()) }
@@ -219,9 +211,7 @@ impl Proto {
 
 /// `ADDR:PORT`, or a bare address (ICMP) as port 0.
 fn parse_endpoint(s: &str) -> Result<SocketAddr, String> {
-    s.parse::<SocketAddr>()
-        .or_else(|_| s.parse::<std::net::IpAddr>().map(|ip| SocketAddr::new(ip, 0)))
-        .map_err(|e| format!("{s:?}: {e}"))
+    s.parse::<SocketAddr>().or_else(|_| s.parse::<std::net::IpAddr>().map(|ip| SocketAddr::new(ip, 0))).map_err(|e| format!("{s:?}: {e}"))
 }
 
 /// One network namespace of a lab.
@@ -359,11 +349,7 @@ impl Ns {
             let _ = listener.child.kill();
             let status = listener.child.wait().ok();
             std::thread::sleep(Duration::from_millis(50));
-            panic!(
-                "nfpath probe listen in {} did not start ({status:?}): {}",
-                self.name,
-                listener.stderr.lock().unwrap_or_else(|p| p.into_inner()).join("\n")
-            );
+            panic!("nfpath probe listen in {} did not start ({status:?}): {}", self.name, listener.stderr.lock().unwrap_or_else(|p| p.into_inner()).join("\n"));
         }
         listener
     }
@@ -393,12 +379,8 @@ impl Ns {
     /// Runs `nfpath collect --netns` on this namespace into a fresh temporary folder.
     pub fn collect(&self) -> Snapshot {
         let dir = tempfile::Builder::new().prefix("nfp-snap-").tempdir().expect("temp dir");
-        let out = Command::new(nfpath_bin())
-            .args(["collect", "--out"])
-            .arg(dir.path())
-            .args(["--netns", &self.name])
-            .output()
-            .expect("cannot run nfpath collect");
+        let out =
+            Command::new(nfpath_bin()).args(["collect", "--out"]).arg(dir.path()).args(["--netns", &self.name]).output().expect("cannot run nfpath collect");
         assert!(out.status.success(), "{}", describe_failure(&format!("nfpath collect --netns {}", self.name), &out));
         Snapshot { dir }
     }
@@ -432,13 +414,7 @@ impl Listener {
             if seen.len() >= n {
                 return seen;
             }
-            assert!(
-                Instant::now() < deadline,
-                "listener {} saw {} requests, expected {n}: {seen:?}\nits stderr: {:?}",
-                self.what,
-                seen.len(),
-                self.stderr()
-            );
+            assert!(Instant::now() < deadline, "listener {} saw {} requests, expected {n}: {seen:?}\nits stderr: {:?}", self.what, seen.len(), self.stderr());
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -469,11 +445,7 @@ impl Received {
     fn parse(line: &str) -> Result<Received, String> {
         let v: Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
         let field = |k: &str| v.get(k).and_then(Value::as_str).ok_or_else(|| format!("no {k}"));
-        Ok(Received {
-            proto: field("proto")?.to_string(),
-            peer: parse_endpoint(field("peer")?)?,
-            local: parse_endpoint(field("local")?)?,
-        })
+        Ok(Received { proto: field("proto")?.to_string(), peer: parse_endpoint(field("peer")?)?, local: parse_endpoint(field("local")?)? })
     }
 }
 

@@ -11,11 +11,7 @@ fn compiled() -> &'static jsonschema::JSONSchema {
         let schema: serde_json::Value = serde_json::from_str(&text).expect("the schema is JSON");
         // Leaked once per test binary: the compiled schema borrows nothing but lives for 'static.
         let schema: &'static serde_json::Value = Box::leak(Box::new(schema));
-        jsonschema::JSONSchema::options()
-            .with_draft(jsonschema::Draft::Draft202012)
-            .should_validate_formats(true)
-            .compile(schema)
-            .expect("the schema compiles")
+        jsonschema::JSONSchema::options().with_draft(jsonschema::Draft::Draft202012).should_validate_formats(true).compile(schema).expect("the schema compiles")
     })
 }
 

@@ -8,7 +8,9 @@ use std::process::Command;
 
 /// Snapshot a live network namespace into a folder of plain tool outputs.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  nfpath collect --out snap/node-a\n  nfpath collect --out snap/pod-a1 --netns cni-1234\n\ncollect.log in the folder says which command ran, failed or was absent. A missing iptables-save or\nip is fatal (exit 2); every other tool is optional.")]
+#[command(
+    after_help = "Examples:\n  nfpath collect --out snap/node-a\n  nfpath collect --out snap/pod-a1 --netns cni-1234\n\ncollect.log in the folder says which command ran, failed or was absent. A missing iptables-save or\nip is fatal (exit 2); every other tool is optional."
+)]
 pub struct Args {
     /// Folder to write (created if needed; existing files of the same names are replaced)
     #[arg(long, value_name = "DIR")]
@@ -64,10 +66,7 @@ pub fn run(args: Args) -> CliResult<u8> {
     let log_path = args.out.join("collect.log");
     std::fs::write(&log_path, &log).map_err(|e| CliError::io(&log_path, "write", &e))?;
     if !fatal.is_empty() {
-        return Err(CliError::at(
-            log_path.display().to_string(),
-            format!("could not collect {} (required); see the log", fatal.join(", ")),
-        ));
+        return Err(CliError::at(log_path.display().to_string(), format!("could not collect {} (required); see the log", fatal.join(", "))));
     }
     eprintln!("nfpath: wrote {}", args.out.display());
     Ok(EXIT_OK)
@@ -93,10 +92,7 @@ fn check_netns(ns: &str) -> CliResult<()> {
     let out = Command::new("ip").args(["-n", ns, "link", "show", "lo"]).output();
     match out {
         Ok(o) if o.status.success() => Ok(()),
-        Ok(o) => Err(CliError::unusable(format!(
-            "cannot enter network namespace {ns:?}: {}",
-            String::from_utf8_lossy(&o.stderr).trim()
-        ))),
+        Ok(o) => Err(CliError::unusable(format!("cannot enter network namespace {ns:?}: {}", String::from_utf8_lossy(&o.stderr).trim()))),
         Err(e) => Err(CliError::unusable(format!("cannot run ip to enter network namespace {ns:?}: {e}"))),
     }
 }

@@ -6,7 +6,9 @@ use clap_complete::Shell;
 
 /// Print a shell completion script.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Example:\n  nfpath completions bash > /etc/bash_completion.d/nfpath\n  nfpath completions zsh > ~/.zfunc/_nfpath\n  nfpath completions fish > ~/.config/fish/completions/nfpath.fish")]
+#[command(
+    after_help = "Example:\n  nfpath completions bash > /etc/bash_completion.d/nfpath\n  nfpath completions zsh > ~/.zfunc/_nfpath\n  nfpath completions fish > ~/.config/fish/completions/nfpath.fish"
+)]
 pub struct Args {
     /// bash, zsh, fish, elvish or powershell
     #[arg(value_enum)]

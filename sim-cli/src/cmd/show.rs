@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 
 /// Print what a snapshot folder imports to: tables, devices, routes, rules and diagnostics.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  nfpath show snap/node-a\n  nfpath show snap/node-a --json > node-a.json\n\nExits 2 when a diagnostic is an error (the input cannot be used as it is), 0 otherwise.")]
+#[command(
+    after_help = "Examples:\n  nfpath show snap/node-a\n  nfpath show snap/node-a --json > node-a.json\n\nExits 2 when a diagnostic is an error (the input cannot be used as it is), 0 otherwise."
+)]
 pub struct Args {
     /// Snapshot folder (interface.md section 1)
     #[arg(value_name = "DIR")]
@@ -30,8 +32,7 @@ pub fn run(args: Args) -> CliResult<u8> {
     let parsed = import(&name, &files)?;
     let code = if parsed.has_errors() { EXIT_UNUSABLE } else { EXIT_OK };
     if args.json {
-        let text = serde_json::to_string_pretty(&parsed.value)
-            .map_err(|e| CliError::unusable(format!("cannot encode the model as JSON: {e}")))?;
+        let text = serde_json::to_string_pretty(&parsed.value).map_err(|e| CliError::unusable(format!("cannot encode the model as JSON: {e}")))?;
         print_stdout(&format!("{text}\n"))?;
         let colour = style::stderr_colour();
         for d in sorted(&parsed.diagnostics) {
@@ -269,13 +270,7 @@ pub fn render(ns: &Namespace, diags: &[Diagnostic], source: &str, colour: bool) 
     };
     let version = rs.backend.version.as_deref().map(|v| format!(" v{v}")).unwrap_or_default();
     let chains: usize = rs.tables.iter().map(|t| t.chains.len()).sum();
-    let _ = writeln!(
-        o,
-        "\n{} ({backend}{version}): {} tables, {chains} chains, {} rules",
-        head("iptables"),
-        rs.tables.len(),
-        rs.rule_count()
-    );
+    let _ = writeln!(o, "\n{} ({backend}{version}): {} tables, {chains} chains, {} rules", head("iptables"), rs.tables.len(), rs.rule_count());
     if rs.backend.legacy_tables_present {
         let _ = writeln!(o, "  note: the dump says iptables-legacy tables are present too; their rules are not in it");
     }
@@ -317,11 +312,7 @@ pub fn render(ns: &Namespace, diags: &[Diagnostic], source: &str, colour: bool) 
         o.push('\n');
         match &l.kind {
             LinkKind::Veth => {
-                let peer = l
-                    .link_name
-                    .clone()
-                    .or_else(|| l.link_ifindex.map(|i| format!("if{i}")))
-                    .unwrap_or_else(|| "unknown".into());
+                let peer = l.link_name.clone().or_else(|| l.link_ifindex.map(|i| format!("if{i}"))).unwrap_or_else(|| "unknown".into());
                 let place = match l.link_netnsid {
                     Some(id) => format!(" in another namespace (netnsid {id})"),
                     None => " in this namespace".into(),
@@ -329,8 +320,7 @@ pub fn render(ns: &Namespace, diags: &[Diagnostic], source: &str, colour: bool) 
                 let _ = writeln!(o, "       veth peer {peer}{place}");
             }
             LinkKind::Bridge(b) => {
-                let ports: Vec<&str> =
-                    links.iter().filter(|p| p.master.as_deref() == Some(l.name.as_str())).map(|p| p.name.as_str()).collect();
+                let ports: Vec<&str> = links.iter().filter(|p| p.master.as_deref() == Some(l.name.as_str())).map(|p| p.name.as_str()).collect();
                 let _ = writeln!(
                     o,
                     "       ports: {}; stp {}, vlan_filtering {}, nf_call_iptables {}",
@@ -408,11 +398,7 @@ pub fn render(ns: &Namespace, diags: &[Diagnostic], source: &str, colour: bool) 
             let _ = writeln!(o, "  sockets      not imported: every port is assumed to listen");
         }
     }
-    let forward = ns
-        .sysctls
-        .get("net.ipv4.ip_forward")
-        .map(|(v, assumed)| format!("{v}{}", if assumed { " (assumed)" } else { "" }))
-        .unwrap_or_default();
+    let forward = ns.sysctls.get("net.ipv4.ip_forward").map(|(v, assumed)| format!("{v}{}", if assumed { " (assumed)" } else { "" })).unwrap_or_default();
     let _ = writeln!(
         o,
         "  sysctls      {} {}; net.ipv4.ip_forward = {forward}",
@@ -424,14 +410,8 @@ pub fn render(ns: &Namespace, diags: &[Diagnostic], source: &str, colour: bool) 
     }
 
     let count = |s: Severity| diags.iter().filter(|d| d.severity == s).count();
-    let _ = writeln!(
-        o,
-        "\n{} ({} errors, {} warnings, {} notes)",
-        head("diagnostics"),
-        count(Severity::Error),
-        count(Severity::Warning),
-        count(Severity::Info)
-    );
+    let _ =
+        writeln!(o, "\n{} ({} errors, {} warnings, {} notes)", head("diagnostics"), count(Severity::Error), count(Severity::Warning), count(Severity::Info));
     for d in sorted(diags) {
         let _ = writeln!(o, "  {}", diagnostic_line(d, colour));
     }

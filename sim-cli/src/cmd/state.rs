@@ -71,11 +71,7 @@ pub fn load(path: &Path, verbose: bool) -> CliResult<State> {
             (Some(p.value), name, snaps)
         }
         None if path.is_dir() => {
-            let name = path
-                .canonicalize()
-                .ok()
-                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_string()))
-                .unwrap_or_else(|| "ns".into());
+            let name = path.canonicalize().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_string())).unwrap_or_else(|| "ns".into());
             let mut snaps = BTreeMap::new();
             snaps.insert(name, read_snapshot(path)?);
             (None, path.display().to_string(), snaps)

@@ -6,9 +6,9 @@ use crate::style;
 use rayon::prelude::*;
 use sim_core::diag::{Diagnostic, Span};
 use sim_core::engine::{RunOptions, TraceLevel};
+use sim_core::scenario::parse_flows;
 use sim_core::scenario::runner::{self, FileReport, FlowReport};
 use sim_core::scenario::world::flow_spec;
-use sim_core::scenario::parse_flows;
 use std::path::{Path, PathBuf};
 
 /// Run every flow of flows files (or of every flows.yaml under a folder), check expectations,
@@ -126,9 +126,7 @@ pub fn run(a: Args) -> CliResult<u8> {
             .map(|(r, f)| {
                 let mut v = serde_json::to_value(&f.result).unwrap_or_default();
                 v["file"] = serde_json::Value::String(r.file.clone());
-                v["failures"] = serde_json::Value::Array(
-                    f.failures.iter().map(|x| serde_json::Value::String(x.to_string())).collect(),
-                );
+                v["failures"] = serde_json::Value::Array(f.failures.iter().map(|x| serde_json::Value::String(x.to_string())).collect());
                 v
             })
             .collect();
@@ -148,11 +146,7 @@ pub fn run(a: Args) -> CliResult<u8> {
                     continue;
                 }
                 let line = runner::flow_line(f);
-                let line = if f.passed() {
-                    line
-                } else {
-                    style::paint(&line, style::Colour::Red, colour)
-                };
+                let line = if f.passed() { line } else { style::paint(&line, style::Colour::Red, colour) };
                 out.push_str(&format!("  {line}\n"));
             }
         }

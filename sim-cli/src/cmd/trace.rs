@@ -107,11 +107,7 @@ pub fn run(a: Args) -> CliResult<u8> {
         (a.path.clone(), vec![Flow { name, from: from_src, to, expect: None, seed: a.seed }])
     };
     let st = state::load(&state_path, a.verbose)?;
-    let opts = RunOptions {
-        seed: a.seed,
-        trace: if a.brief { TraceLevel::Summary } else { TraceLevel::Full },
-        ..RunOptions::default()
-    };
+    let opts = RunOptions { seed: a.seed, trace: if a.brief { TraceLevel::Summary } else { TraceLevel::Full }, ..RunOptions::default() };
     let mut results = Vec::new();
     for f in &flows {
         let spec = flow_spec(f).map_err(CliError::unusable)?;

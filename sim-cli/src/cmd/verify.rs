@@ -138,10 +138,7 @@ struct Listener {
 }
 
 fn run_in(ns: &str, script: &str) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(["netns", "exec", ns, "sh", "-c", script])
-        .output()
-        .map_err(|e| format!("cannot run ip netns exec: {e}"))?;
+    let out = Command::new("ip").args(["netns", "exec", ns, "sh", "-c", script]).output().map_err(|e| format!("cannot run ip netns exec: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
@@ -388,7 +385,13 @@ fn real_name(prefix: &str, name: &str) -> String {
 }
 
 /// Replays every namespace of `world` (snapshot folders in `dirs`) and starts the listeners.
-fn replay(world: &World, dirs: &BTreeMap<String, PathBuf>, links: &[(String, String, String, String)], extra_ports: &BTreeMap<String, BTreeSet<(Proto, u16)>>, keep: bool) -> Result<Replay, String> {
+fn replay(
+    world: &World,
+    dirs: &BTreeMap<String, PathBuf>,
+    links: &[(String, String, String, String)],
+    extra_ports: &BTreeMap<String, BTreeSet<(Proto, u16)>>,
+    keep: bool,
+) -> Result<Replay, String> {
     let prefix = format!("nfv-{}", std::process::id());
     let mut rp = Replay { real: BTreeMap::new(), stubs: Vec::new(), listeners: Vec::new(), keep };
     let names: Vec<String> = world.namespace_names().map(str::to_string).collect();
@@ -791,7 +794,9 @@ pub fn run(a: Args) -> CliResult<u8> {
         .iter()
         .map(|(f, s)| match s {
             Ok((spec, _)) => st.world.run_flow(spec, &opts),
-            Err(_) => st.world.run_flow(&sim_core::scenario::world::flow_spec(f).unwrap_or_else(|_| FlowSpec::client(&f.name, f.from.ns(), f.to.addr, 0, 6)), &opts),
+            Err(_) => {
+                st.world.run_flow(&sim_core::scenario::world::flow_spec(f).unwrap_or_else(|_| FlowSpec::client(&f.name, f.from.ns(), f.to.addr, 0, 6)), &opts)
+            }
         })
         .collect();
     // Ports to open where no socket list exists: the flows' and every predicted receiver's.
@@ -810,11 +815,14 @@ pub fn run(a: Args) -> CliResult<u8> {
     for n in st.world.namespace_names() {
         let ct = st.world.namespace(n).map_or(0, |x| x.conntrack.len());
         if ct > 0 {
-            eprintln!("nfpath: note: {n}: {ct} conntrack entries are not replayed (the kernel starts with none); flows that nfpath sees matching them may disagree");
+            eprintln!(
+                "nfpath: note: {n}: {ct} conntrack entries are not replayed (the kernel starts with none); flows that nfpath sees matching them may disagree"
+            );
         }
     }
     let me = std::env::current_exe().map_err(|e| CliError::unusable(format!("cannot find the nfpath binary: {e}")))?;
-    let rp = replay(&st.world, &dirs, &links, &extra, a.keep).map_err(|e| CliError::unusable(format!("cannot replay {} into namespaces: {e}", st_path.display())))?;
+    let rp = replay(&st.world, &dirs, &links, &extra, a.keep)
+        .map_err(|e| CliError::unusable(format!("cannot replay {} into namespaces: {e}", st_path.display())))?;
     let listening = |ns: &str, dst: &str, proto: Proto| -> bool {
         let Some(n) = st.world.namespace(ns) else { return false };
         if proto == Proto::Icmp {

@@ -31,7 +31,12 @@ pub(crate) fn command_line(cx: &mut Cx<'_>, ns: &mut Namespace, ln: u32, col0: u
         match w.text {
             "-4" => i += 1,
             "-6" | "-f" | "-family" | "-n" | "-netns" | "-b" | "-batch" => {
-                cx.error(ln, w.col, "unsupported-option", format!("`ip {}` is not supported in change files (IPv4 routes and rules of the namespace named on the command line only)", w.text));
+                cx.error(
+                    ln,
+                    w.col,
+                    "unsupported-option",
+                    format!("`ip {}` is not supported in change files (IPv4 routes and rules of the namespace named on the command line only)", w.text),
+                );
                 return;
             }
             _ => break,
@@ -68,7 +73,14 @@ pub(crate) fn command_line(cx: &mut Cx<'_>, ns: &mut Namespace, ln: u32, col0: u
         ("route" | "rule", v @ ("show" | "list" | "ls" | "get" | "lst" | "sh")) => {
             cx.info(ln, verb.col, "no-effect", format!("`ip {object} {v}` only reads: it changes no packet's path"))
         }
-        (_, v) => cx.error_expected(ln, verb.col, "unsupported-command", format!("`ip {object} {v}` is not a change nfpath can apply"), if object == "route" { "add, append, replace, change or del" } else { "add or del" }, v),
+        (_, v) => cx.error_expected(
+            ln,
+            verb.col,
+            "unsupported-command",
+            format!("`ip {object} {v}` is not a change nfpath can apply"),
+            if object == "route" { "add, append, replace, change or del" } else { "add or del" },
+            v,
+        ),
     }
 }
 
@@ -102,9 +114,29 @@ struct RouteArgs {
 /// iproute2's names for route protocols (`/usr/share/iproute2/rt_protos`).
 fn proto_name(s: &str) -> String {
     let names = [
-        (0, "unspec"), (1, "redirect"), (2, "kernel"), (3, "boot"), (4, "static"), (8, "gated"), (9, "ra"), (10, "mrt"), (11, "zebra"),
-        (12, "bird"), (13, "dnrouted"), (14, "xorp"), (15, "ntk"), (16, "dhcp"), (17, "mrouted"), (18, "keepalived"), (42, "babel"),
-        (99, "openr"), (186, "bgp"), (187, "isis"), (188, "ospf"), (189, "rip"), (192, "eigrp"),
+        (0, "unspec"),
+        (1, "redirect"),
+        (2, "kernel"),
+        (3, "boot"),
+        (4, "static"),
+        (8, "gated"),
+        (9, "ra"),
+        (10, "mrt"),
+        (11, "zebra"),
+        (12, "bird"),
+        (13, "dnrouted"),
+        (14, "xorp"),
+        (15, "ntk"),
+        (16, "dhcp"),
+        (17, "mrouted"),
+        (18, "keepalived"),
+        (42, "babel"),
+        (99, "openr"),
+        (186, "bgp"),
+        (187, "isis"),
+        (188, "ospf"),
+        (189, "rip"),
+        (192, "eigrp"),
     ];
     match s.parse::<u32>() {
         Ok(n) => names.iter().find(|(k, _)| *k == n).map_or_else(|| n.to_string(), |(_, v)| v.to_string()),
@@ -113,8 +145,25 @@ fn proto_name(s: &str) -> String {
 }
 
 const ROUTE_METRICS_IGNORED: &[&str] = &[
-    "advmss", "rtt", "rttvar", "reordering", "window", "cwnd", "initcwnd", "initrwnd", "ssthresh", "realms", "realm", "rto_min",
-    "hoplimit", "features", "quickack", "congctl", "fastopen_no_cookie", "expires", "pref",
+    "advmss",
+    "rtt",
+    "rttvar",
+    "reordering",
+    "window",
+    "cwnd",
+    "initcwnd",
+    "initrwnd",
+    "ssthresh",
+    "realms",
+    "realm",
+    "rto_min",
+    "hoplimit",
+    "features",
+    "quickack",
+    "congctl",
+    "fastopen_no_cookie",
+    "expires",
+    "pref",
 ];
 
 struct Words<'a, 'w> {
@@ -148,7 +197,14 @@ fn prefix(cx: &mut Cx<'_>, ln: u32, w: Word<'_>, what: &str) -> Option<Ipv4Net> 
     match lex::prefix(w.text) {
         Some(lex::Prefix::V4(n)) if n == n.trunc() => Some(n),
         Some(lex::Prefix::V4(n)) => {
-            cx.error_expected(ln, w.col, "bad-prefix", format!("{what} {n} has host bits set (kernel: \"Invalid prefix for given prefix length\")"), &n.trunc().to_string(), w.text);
+            cx.error_expected(
+                ln,
+                w.col,
+                "bad-prefix",
+                format!("{what} {n} has host bits set (kernel: \"Invalid prefix for given prefix length\")"),
+                &n.trunc().to_string(),
+                w.text,
+            );
             None
         }
         Some(lex::Prefix::V6) => {
@@ -286,7 +342,14 @@ fn parse_route_args(cx: &mut Cx<'_>, ln: u32, verb: Word<'_>, rest: &[Word<'_>],
                     continue;
                 }
                 if a.dst.is_some() {
-                    cx.error_expected(ln, w.col, "syntax", format!("`{k}` is not an `ip route` keyword (iproute2: \"either \\\"to\\\" is duplicate, or \\\"{k}\\\" is a garbage\")"), "an `ip route` keyword", k);
+                    cx.error_expected(
+                        ln,
+                        w.col,
+                        "syntax",
+                        format!("`{k}` is not an `ip route` keyword (iproute2: \"either \\\"to\\\" is duplicate, or \\\"{k}\\\" is a garbage\")"),
+                        "an `ip route` keyword",
+                        k,
+                    );
                     return None;
                 }
                 a.dst = Some(prefix(cx, ln, w, "destination")?);
@@ -329,7 +392,14 @@ fn build_route(cx: &mut Cx<'_>, ns: &Namespace, ln: u32, verb: Word<'_>, a: Rout
     };
     let errors = matches!(rtype, RouteType::Blackhole | RouteType::Unreachable | RouteType::Prohibit | RouteType::Throw);
     if errors && !a.nexthops.is_empty() {
-        return fail(cx, "bad-route", format!("a {} route takes no gateway or device (kernel: \"Gateway, device and multipath can not be specified for this route type\")", rtype.as_str()));
+        return fail(
+            cx,
+            "bad-route",
+            format!(
+                "a {} route takes no gateway or device (kernel: \"Gateway, device and multipath can not be specified for this route type\")",
+                rtype.as_str()
+            ),
+        );
     }
     if !errors && a.nexthops.is_empty() {
         return fail(cx, "bad-route", format!("a {} route needs a gateway (`via`) or a device (`dev`)", rtype.as_str()));
@@ -357,7 +427,12 @@ fn build_route(cx: &mut Cx<'_>, ns: &Namespace, ln: u32, verb: Word<'_>, a: Rout
                 if n.dev.is_none() {
                     n.dev = resolve_dev(ns, table, gw);
                     if n.dev.is_none() {
-                        return at(cx, gcol, "bad-nexthop", format!("nexthop via {gw}: no directly connected route reaches it (kernel: \"Nexthop has invalid gateway\")"));
+                        return at(
+                            cx,
+                            gcol,
+                            "bad-nexthop",
+                            format!("nexthop via {gw}: no directly connected route reaches it (kernel: \"Nexthop has invalid gateway\")"),
+                        );
                     }
                     n.linkdown = n.dev.as_deref().and_then(|d| ns.link(d)).is_some_and(|l| !l.lower_up);
                 }
@@ -445,11 +520,21 @@ fn route_new(cx: &mut Cx<'_>, ns: &mut Namespace, ln: u32, verb: Word<'_>, rest:
     let existing = ns.routes.iter().position(|x| same_key(x, &r));
     let text = route_desc(&r);
     match (mode, existing) {
-        (Mode::Add, Some(_)) => cx.error(ln, verb.col, "route-exists", format!("a route to {} with this table, TOS and metric exists (kernel: \"File exists\"); use `replace`", r.dst)),
+        (Mode::Add, Some(_)) => cx.error(
+            ln,
+            verb.col,
+            "route-exists",
+            format!("a route to {} with this table, TOS and metric exists (kernel: \"File exists\"); use `replace`", r.dst),
+        ),
         (Mode::Append, _) if ns.routes.iter().any(|x| same_route(x, &r)) => {
             cx.error(ln, verb.col, "route-exists", format!("this very route exists (kernel: \"File exists\"): {text}"))
         }
-        (Mode::Change, None) => cx.error(ln, verb.col, "no-such-route", format!("no route to {} with this table, TOS and metric to change (kernel: \"No such file or directory\")", r.dst)),
+        (Mode::Change, None) => cx.error(
+            ln,
+            verb.col,
+            "no-such-route",
+            format!("no route to {} with this table, TOS and metric to change (kernel: \"No such file or directory\")", r.dst),
+        ),
         (Mode::Replace | Mode::Change, Some(i)) => {
             let old = route_desc(&ns.routes[i]);
             ns.routes[i] = r;
@@ -486,16 +571,22 @@ fn route_del(cx: &mut Cx<'_>, ns: &mut Namespace, ln: u32, verb: Word<'_>, rest:
             let old = ns.routes.remove(i);
             cx.done(ln, format!("route deleted: {}", route_desc(&old)));
         }
-        None => cx.error(ln, verb.col, "no-such-route", format!("no route to {dst} in table {} matches (kernel: \"No such process\")", crate::engine::routing::table_name(table))),
+        None => cx.error(
+            ln,
+            verb.col,
+            "no-such-route",
+            format!("no route to {dst} in table {} matches (kernel: \"No such process\")", crate::engine::routing::table_name(table)),
+        ),
     }
 }
 
 fn nexthops_match(a: &RouteArgs, r: &Route) -> bool {
     if a.multipath {
         return a.nexthops.len() == r.nexthops.len()
-            && a.nexthops.iter().zip(&r.nexthops).all(|(x, y)| {
-                x.gateway.is_none_or(|g| Some(g) == y.gateway) && x.dev.as_ref().is_none_or(|d| Some(d) == y.dev.as_ref())
-            });
+            && a.nexthops
+                .iter()
+                .zip(&r.nexthops)
+                .all(|(x, y)| x.gateway.is_none_or(|g| Some(g) == y.gateway) && x.dev.as_ref().is_none_or(|d| Some(d) == y.dev.as_ref()));
     }
     let Some(n) = a.nexthops.first() else { return true };
     // A single nexthop given matches a route whose (first) nexthop has that device/gateway.
@@ -666,7 +757,12 @@ fn rule_add(cx: &mut Cx<'_>, ns: &mut Namespace, ln: u32, verb: Word<'_>, rest: 
     let action = a.action.clone().unwrap_or(RuleAction::Table(RT_TABLE_MAIN));
     if let RuleAction::Goto(t) = action {
         if t <= pref {
-            cx.error(ln, verb.col, "bad-goto", format!("goto {t} from priority {pref}: kernel: \"Backward goto not supported\" (the target must come after the rule)"));
+            cx.error(
+                ln,
+                verb.col,
+                "bad-goto",
+                format!("goto {t} from priority {pref}: kernel: \"Backward goto not supported\" (the target must come after the rule)"),
+            );
             return;
         }
     }

@@ -217,7 +217,14 @@ fn read_command(cx: &mut Cx<'_>, ln: u32, line: &str, col0: u32, words: &[Word<'
                 match TableName::parse(v.as_str()) {
                     Some(t) => table = Some(t),
                     None => {
-                        cx.error_expected(ln, v.col, "unknown-table", format!("unknown table `{}`", v.as_str()), "raw, mangle, nat, filter or security", v.as_str());
+                        cx.error_expected(
+                            ln,
+                            v.col,
+                            "unknown-table",
+                            format!("unknown table `{}`", v.as_str()),
+                            "raw, mangle, nat, filter or security",
+                            v.as_str(),
+                        );
                         return None;
                     }
                 }
@@ -263,7 +270,12 @@ fn read_command(cx: &mut Cx<'_>, ln: u32, line: &str, col0: u32, words: &[Word<'
         "-C" | "--check" => ("C", true),
         "-L" | "--list" | "-S" | "--list-rules" => ("L", false),
         "-E" | "--rename-chain" => {
-            cx.error(ln, cw.col, "unsupported-command", "`-E` (rename a chain) is not supported in change files: create the new chain, move the rules and delete the old one");
+            cx.error(
+                ln,
+                cw.col,
+                "unsupported-command",
+                "`-E` (rename a chain) is not supported in change files: create the new chain, move the rules and delete the old one",
+            );
             return None;
         }
         other => {
@@ -274,7 +286,14 @@ fn read_command(cx: &mut Cx<'_>, ln: u32, line: &str, col0: u32, words: &[Word<'
     let mut k = 1;
     let chain_w = rest.get(k).map(|&x| &words[x]).filter(|w| !w.is_option());
     if needs_chain && chain_w.is_none() {
-        cx.error_expected(ln, rest.get(k).map_or(cw.col, |&x| words[x].col), "syntax", format!("`{name}` needs a chain"), "a chain name", rest.get(k).map_or("end of line", |&x| words[x].as_str()));
+        cx.error_expected(
+            ln,
+            rest.get(k).map_or(cw.col, |&x| words[x].col),
+            "syntax",
+            format!("`{name}` needs a chain"),
+            "a chain name",
+            rest.get(k).map_or("end of line", |&x| words[x].as_str()),
+        );
         return None;
     }
     let (chain, chain_col) = match chain_w {
@@ -297,7 +316,14 @@ fn read_command(cx: &mut Cx<'_>, ln: u32, line: &str, col0: u32, words: &[Word<'
                 k += 1;
             }
             None => {
-                cx.error_expected(ln, next.map_or(cw.col, |w| w.col), "syntax", "`-R` needs a rule number", "a rule number", next.map_or("end of line", |w| w.as_str()));
+                cx.error_expected(
+                    ln,
+                    next.map_or(cw.col, |w| w.col),
+                    "syntax",
+                    "`-R` needs a rule number",
+                    "a rule number",
+                    next.map_or("end of line", |w| w.as_str()),
+                );
                 return None;
             }
         },
@@ -389,11 +415,7 @@ fn valid_chain_name(cx: &mut Cx<'_>, ln: u32, col: u32, name: &str) -> bool {
 }
 
 fn references(t: &Table, name: &str) -> usize {
-    t.chains
-        .iter()
-        .flat_map(|c| c.rules.iter())
-        .filter(|r| matches!(&r.target, Target::Jump(n) | Target::Goto(n) if n == name))
-        .count()
+    t.chains.iter().flat_map(|c| c.rules.iter()).filter(|r| matches!(&r.target, Target::Jump(n) | Target::Goto(n) if n == name)).count()
 }
 
 /// A rule's meaning, for `-D CHAIN RULE`: what iptables compares (`libiptc`'s
@@ -453,7 +475,12 @@ fn exec(cx: &mut Cx<'_>, t: &mut Table, src: u32, ln: u32, off: usize, line: &st
             }
             if tn == TableName::Nat && rule.target == Target::Drop && cmd.op != Op::DeleteSpec {
                 // iptables' command parser refuses it for both backends (`xshared.c:do_parse`).
-                cx.error(ln, args_col, "nat-drop", "DROP in the nat table: iptables refuses it (\"The nat table is not intended for filtering, the use of DROP is therefore inhibited\")");
+                cx.error(
+                    ln,
+                    args_col,
+                    "nat-drop",
+                    "DROP in the nat table: iptables refuses it (\"The nat table is not intended for filtering, the use of DROP is therefore inhibited\")",
+                );
                 return false;
             }
             let Some(c) = t.chain_mut(&chain) else { return false };
@@ -465,7 +492,12 @@ fn exec(cx: &mut Cx<'_>, t: &mut Table, src: u32, ln: u32, off: usize, line: &st
                 }
                 Op::Insert(n) => {
                     if n > len + 1 {
-                        cx.error(ln, ccol, "bad-rule-number", format!("chain {chain} has {len} rule(s): a rule can be inserted at 1 to {} (iptables: \"Index of insertion too big\")", len + 1));
+                        cx.error(
+                            ln,
+                            ccol,
+                            "bad-rule-number",
+                            format!("chain {chain} has {len} rule(s): a rule can be inserted at 1 to {} (iptables: \"Index of insertion too big\")", len + 1),
+                        );
                         return false;
                     }
                     c.rules.insert(n - 1, rule);
@@ -564,12 +596,22 @@ fn exec(cx: &mut Cx<'_>, t: &mut Table, src: u32, ln: u32, off: usize, line: &st
         }
         Op::Policy(p) => {
             if tn == TableName::Nat && p == Policy::Drop {
-                cx.error(ln, ccol, "nat-drop", "DROP in the nat table: iptables refuses it (\"The nat table is not intended for filtering, the use of DROP is therefore inhibited\")");
+                cx.error(
+                    ln,
+                    ccol,
+                    "nat-drop",
+                    "DROP in the nat table: iptables refuses it (\"The nat table is not intended for filtering, the use of DROP is therefore inhibited\")",
+                );
                 return false;
             }
             let Some(c) = t.chain_mut(&chain) else { return no_chain(cx, &chain) };
             if !c.is_builtin() {
-                cx.error(ln, ccol, "not-builtin", format!("{chain} is a user-defined chain: only built-in chains have a policy (iptables: \"Bad built-in chain name\")"));
+                cx.error(
+                    ln,
+                    ccol,
+                    "not-builtin",
+                    format!("{chain} is a user-defined chain: only built-in chains have a policy (iptables: \"Bad built-in chain name\")"),
+                );
                 return false;
             }
             c.policy = Some(p);

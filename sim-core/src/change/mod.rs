@@ -96,7 +96,14 @@ pub fn apply(ns: &mut Namespace, file: &str, text: &str) -> Parsed<Vec<Applied>>
                     iptables::commit(&mut cx, ns, b, ln);
                 }
             } else if line.starts_with('*') {
-                cx.error_expected(ln, col0, "missing-commit", format!("a new table starts before the `*{}` block of line {} was committed: iptables-restore refuses the input", b.table.name, b.line), "COMMIT", line);
+                cx.error_expected(
+                    ln,
+                    col0,
+                    "missing-commit",
+                    format!("a new table starts before the `*{}` block of line {} was committed: iptables-restore refuses the input", b.table.name, b.line),
+                    "COMMIT",
+                    line,
+                );
                 block = iptables::begin(&mut cx, ns, ln, col0, line);
             } else {
                 iptables::block_line(&mut cx, ns, b, ln, off, col0, line);
@@ -135,7 +142,10 @@ pub fn apply(ns: &mut Namespace, file: &str, text: &str) -> Parsed<Vec<Applied>>
             b.line,
             1,
             "missing-commit",
-            format!("the `*{}` block is not committed before the end of the file: iptables-restore applies nothing of it (\"COMMIT expected at line {}\")", b.table.name, last),
+            format!(
+                "the `*{}` block is not committed before the end of the file: iptables-restore applies nothing of it (\"COMMIT expected at line {}\")",
+                b.table.name, last
+            ),
             "COMMIT",
             "end of file",
         );

@@ -58,7 +58,15 @@ impl R {
     pub fn new() -> R {
         R {
             words: Vec::new(),
-            rule: Rule { line: 0, text: TextRef::default(), counters: None, base: BaseMatch::default(), matches: Vec::new(), target: Target::None, unreadable: None },
+            rule: Rule {
+                line: 0,
+                text: TextRef::default(),
+                counters: None,
+                base: BaseMatch::default(),
+                matches: Vec::new(),
+                target: Target::None,
+                unreadable: None,
+            },
         }
     }
     fn w(mut self, s: &str) -> R {
@@ -351,13 +359,30 @@ impl NsB {
         let nexthops = if rtype == RouteType::Unicast {
             let dev = dev.map(str::to_string).or_else(|| {
                 let g = ip(via.expect("a route needs via or dev"));
-                self.ns.routes.iter().filter(|r| r.table == RT_TABLE_MAIN && r.dst.contains(&g)).max_by_key(|r| r.dst.prefix_len()).and_then(|r| r.dev().map(str::to_string))
+                self.ns
+                    .routes
+                    .iter()
+                    .filter(|r| r.table == RT_TABLE_MAIN && r.dst.contains(&g))
+                    .max_by_key(|r| r.dst.prefix_len())
+                    .and_then(|r| r.dev().map(str::to_string))
             });
             vec![NextHop { gateway: via.map(ip), dev, onlink: false, weight: 1, dead: false, linkdown: false }]
         } else {
             vec![]
         };
-        self.ns.routes.push(Route { table, rtype, dst: net(dst), tos: 0, metric: 0, protocol: Some("boot".into()), scope, prefsrc: None, nexthops, mtu: None, origin: None });
+        self.ns.routes.push(Route {
+            table,
+            rtype,
+            dst: net(dst),
+            tos: 0,
+            metric: 0,
+            protocol: Some("boot".into()),
+            scope,
+            prefsrc: None,
+            nexthops,
+            mtu: None,
+            origin: None,
+        });
     }
 
     /// `ip route add DST [via GW] [dev DEV] [table T]`.

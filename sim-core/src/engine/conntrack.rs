@@ -39,8 +39,13 @@ pub enum SkbCt {
     /// `NOTRACK` / `CT --notrack`.
     Untracked,
     /// A raw-table `CT --zone` template waiting for the conntrack hook.
-    Template { zone: u16 },
-    Tracked { id: usize, info: CtInfo },
+    Template {
+        zone: u16,
+    },
+    Tracked {
+        id: usize,
+        info: CtInfo,
+    },
 }
 
 /// One connection: both tuples and the status bits the engine needs.

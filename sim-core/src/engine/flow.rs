@@ -49,14 +49,36 @@ pub(crate) struct Skb {
 #[derive(Debug)]
 pub(crate) enum End {
     /// Passed LOCAL_IN of `ns`: handed to the transport layer.
-    Local { ns: usize, skb: Skb },
-    Dropped { ns: usize, reason: DropReason, local_out: bool },
+    Local {
+        ns: usize,
+        skb: Skb,
+    },
+    Dropped {
+        ns: usize,
+        reason: DropReason,
+        local_out: bool,
+    },
     /// Dropped, and the kernel answered with `answer` (REJECT, ICMP from routing, TTL).
-    Answered { ns: usize, answer: Box<Skb>, reason: DropReason, local_out: bool },
+    Answered {
+        ns: usize,
+        answer: Box<Skb>,
+        reason: DropReason,
+        local_out: bool,
+    },
     /// A locally generated packet could not be routed: the socket sees `errno`.
-    SendError { ns: usize, errno: &'static str, reason: DropReason },
-    Exited { ns: usize, dev: String, skb: Skb },
-    Indeterminate { why: String },
+    SendError {
+        ns: usize,
+        errno: &'static str,
+        reason: DropReason,
+    },
+    Exited {
+        ns: usize,
+        dev: String,
+        skb: Skb,
+    },
+    Indeterminate {
+        why: String,
+    },
 }
 
 /// How one hook ended.
@@ -301,11 +323,8 @@ impl<'w> Run<'w> {
             })
         };
         let peer_mac = peer.ns.link(x.dev).and_then(|l| l.mac);
-        let static_ok = self.w.nss[ns]
-            .ns
-            .neighs
-            .iter()
-            .any(|n| n.dst == out.nexthop && n.dev == out.dev && n.usable() && n.lladdr.is_some() && n.lladdr == peer_mac);
+        let static_ok =
+            self.w.nss[ns].ns.neighs.iter().any(|n| n.dst == out.nexthop && n.dev == out.dev && n.usable() && n.lladdr.is_some() && n.lladdr == peer_mac);
         if !(owns || proxy || static_ok) {
             let (nh, dev) = (out.nexthop, out.dev.clone());
             self.step(ns, || StepKind::Device { dev, action: format!("no neighbour: nobody behind the veth answers ARP for {nh}") });
@@ -314,7 +333,10 @@ impl<'w> Run<'w> {
         let (pdev, pns, xnet) = (x.dev.to_string(), x.ns, x.xnet);
         if self.full {
             let (dev, pname, pd) = (out.dev.clone(), self.name(pns).to_string(), pdev.clone());
-            self.step(ns, || StepKind::Device { dev, action: format!("veth: to {pname}:{pd}{}", if xnet { " (conntrack and mark cleared)" } else { " (conntrack cleared)" }) });
+            self.step(ns, || StepKind::Device {
+                dev,
+                action: format!("veth: to {pname}:{pd}{}", if xnet { " (conntrack and mark cleared)" } else { " (conntrack cleared)" }),
+            });
         }
         // `skb_scrub_packet`.
         skb.ct = SkbCt::None;
@@ -444,7 +466,9 @@ impl<'w> Run<'w> {
         }
         let (src, nh) = (skb.pkt.src, out.nexthop);
         self.redirected.insert((ns, src));
-        self.step(ns, || StepKind::Note { text: format!("the packet leaves by its input device {iif}: ICMP redirect to {src} (gateway {nh}) sent by ip_forward") });
+        self.step(ns, || StepKind::Note {
+            text: format!("the packet leaves by its input device {iif}: ICMP redirect to {src} (gateway {nh}) sent by ip_forward"),
+        });
     }
 
     // ---- hooks ----
@@ -614,7 +638,13 @@ impl<'w> Run<'w> {
         let t = ctk::tuple_of(&skb.pkt);
         if let Some((id, dir)) = self.ct_find(ns, zone, proto, &t) {
             let c = &self.ct.conns[id];
-            if proto == IPPROTO_TCP && dir == 0 && !c.seen_reply && c.imported_line.is_none() && skb.pkt.tcp_flags & tf::SYN == 0 && skb.pkt.tcp_flags & tf::RST == 0 {
+            if proto == IPPROTO_TCP
+                && dir == 0
+                && !c.seen_reply
+                && c.imported_line.is_none()
+                && skb.pkt.tcp_flags & tf::SYN == 0
+                && skb.pkt.tcp_flags & tf::RST == 0
+            {
                 // `tcp_conntracks`: an original-direction ACK in SYN_SENT is sIV: the tracker
                 // refuses it and the packet goes on without a conntrack.
                 skb.ct = SkbCt::Invalid;
@@ -709,7 +739,18 @@ impl<'w> Run<'w> {
                 }
                 let p = &skb.pkt;
                 let flags = if p.tcp_flags & tf::ACK != 0 { tf::RST } else { tf::RST | tf::ACK };
-                let pkt = Packet { src: p.dst, dst: p.src, sport: p.dport, dport: p.sport, tcp_flags: flags, ttl: self.default_ttl(ns), len: 40, eth_src: None, eth_dst: None, ..p.clone() };
+                let pkt = Packet {
+                    src: p.dst,
+                    dst: p.src,
+                    sport: p.dport,
+                    dport: p.sport,
+                    tcp_flags: flags,
+                    ttl: self.default_ttl(ns),
+                    len: 40,
+                    eth_src: None,
+                    eth_dst: None,
+                    ..p.clone()
+                };
                 // `nf_ct_attach`: the reset carries the original's conntrack, direction flipped.
                 let ct = match skb.ct {
                     SkbCt::Tracked { id, info } => SkbCt::Tracked { id, info: if info.is_reply() { CtInfo::Related } else { CtInfo::RelatedReply } },
@@ -737,7 +778,9 @@ impl<'w> Run<'w> {
         let dst = p.src;
         if matches!(t, 3 | 4 | 11 | 12) && self.redirected.contains(&(ns, dst)) {
             self.step(ns, || StepKind::Note {
-                text: format!("ICMP type {t} code {code} to {dst} is suppressed: the redirect just sent to {dst} used up its rate-limit tokens (icmpv4_xrlim_allow)")
+                text: format!(
+                    "ICMP type {t} code {code} to {dst} is suppressed: the redirect just sent to {dst} used up its rate-limit tokens (icmpv4_xrlim_allow)"
+                ),
             });
             return None;
         }
@@ -926,7 +969,9 @@ impl<'w> Run<'w> {
             }
         }
         let client = skb.pkt.clone();
-        self.step_pkt(ns, &client, || StepKind::Note { text: format!("request {} -> {} {}", fmt_ep(client.src, client.sport, proto), fmt_ep(client.dst, client.dport, proto), proto_str(proto)) });
+        self.step_pkt(ns, &client, || StepKind::Note {
+            text: format!("request {} -> {} {}", fmt_ep(client.src, client.sport, proto), fmt_ep(client.dst, client.dport, proto), proto_str(proto)),
+        });
         let end = match route {
             Some(r) => self.local_out(ns, skb, Some(r)),
             None => self.receive(ns, skb, false),
@@ -968,7 +1013,22 @@ impl<'w> Run<'w> {
             IPPROTO_ICMP => (0, 8, 84, sport, 0),
             _ => (0, 0, 20, 0, 0),
         };
-        Packet { src, dst: spec.dst, proto: spec.proto, sport, dport, icmp_type, icmp_code: 0, tcp_flags, ttl: 64, tos: 0, len, frag_off: 0, eth_src: None, eth_dst: None }
+        Packet {
+            src,
+            dst: spec.dst,
+            proto: spec.proto,
+            sport,
+            dport,
+            icmp_type,
+            icmp_code: 0,
+            tcp_flags,
+            ttl: 64,
+            tos: 0,
+            len,
+            frag_off: 0,
+            eth_src: None,
+            eth_dst: None,
+        }
     }
 
     fn listening(&mut self, ns: usize, p: &Packet) -> bool {
@@ -1022,7 +1082,18 @@ impl<'w> Run<'w> {
                 } else {
                     self.step(ns, || StepKind::Device { dev: "socket".into(), action: "no listening socket".into() });
                     let answer = if proto == IPPROTO_TCP {
-                        let pkt = Packet { src: p.dst, dst: p.src, sport: p.dport, dport: p.sport, tcp_flags: tf::RST | tf::ACK, ttl: self.default_ttl(ns), len: 40, eth_src: None, eth_dst: None, ..p.clone() };
+                        let pkt = Packet {
+                            src: p.dst,
+                            dst: p.src,
+                            sport: p.dport,
+                            dport: p.sport,
+                            tcp_flags: tf::RST | tf::ACK,
+                            ttl: self.default_ttl(ns),
+                            len: 40,
+                            eth_src: None,
+                            eth_dst: None,
+                            ..p.clone()
+                        };
                         Some(Skb { pkt, mark: 0, iif: None, ct: SkbCt::None, inner: None, owner: Owner::Kernel, l2: Default::default() })
                     } else {
                         // `__udp4_lib_rcv` drops the packet's conntrack (`nf_reset_ct`) before
@@ -1162,7 +1233,8 @@ impl<'w> Run<'w> {
         };
         let Some(skb) = arrived else { return Self::fate_indet("internal: nothing arrived".into()) };
         let p = skb.pkt;
-        let matches_socket = |p: &Packet| p.src == client.dst && p.dst == client.src && (proto == IPPROTO_ICMP || (p.sport == client.dport && p.dport == client.sport));
+        let matches_socket =
+            |p: &Packet| p.src == client.dst && p.dst == client.src && (proto == IPPROTO_ICMP || (p.sport == client.dport && p.dport == client.sport));
         let lost = |why: String| Fate {
             result: ClientResult::Timeout,
             at: None,
@@ -1225,7 +1297,8 @@ impl<'w> Run<'w> {
             indeterminate: None,
             summary: why,
         };
-        let inner_ok = inner.src == client.src && inner.dst == client.dst && (proto == IPPROTO_ICMP || (inner.sport == client.sport && inner.dport == client.dport));
+        let inner_ok =
+            inner.src == client.src && inner.dst == client.dst && (proto == IPPROTO_ICMP || (inner.sport == client.sport && inner.dport == client.dport));
         if !inner_ok {
             return lost(format!(
                 "an ICMP error arrives about {} -> {}, which is not the client's connection to {}",

@@ -53,12 +53,7 @@ pub fn stages(hook: Hook) -> &'static [(i32, Stage)] {
     use Stage::*;
     use TableName as T;
     match hook {
-        Hook::PreRouting => &[
-            (NF_IP_PRI_RAW, Table(T::Raw)),
-            (NF_IP_PRI_CONNTRACK, Conntrack),
-            (NF_IP_PRI_MANGLE, Table(T::Mangle)),
-            (NF_IP_PRI_NAT_DST, Nat),
-        ],
+        Hook::PreRouting => &[(NF_IP_PRI_RAW, Table(T::Raw)), (NF_IP_PRI_CONNTRACK, Conntrack), (NF_IP_PRI_MANGLE, Table(T::Mangle)), (NF_IP_PRI_NAT_DST, Nat)],
         Hook::LocalIn => &[
             (NF_IP_PRI_MANGLE, Table(T::Mangle)),
             (NF_IP_PRI_FILTER, Table(T::Filter)),
@@ -66,11 +61,7 @@ pub fn stages(hook: Hook) -> &'static [(i32, Stage)] {
             (NF_IP_PRI_NAT_SRC, Nat),
             (NF_IP_PRI_CONNTRACK_CONFIRM, Confirm),
         ],
-        Hook::Forward => &[
-            (NF_IP_PRI_MANGLE, Table(T::Mangle)),
-            (NF_IP_PRI_FILTER, Table(T::Filter)),
-            (NF_IP_PRI_SECURITY, Table(T::Security)),
-        ],
+        Hook::Forward => &[(NF_IP_PRI_MANGLE, Table(T::Mangle)), (NF_IP_PRI_FILTER, Table(T::Filter)), (NF_IP_PRI_SECURITY, Table(T::Security))],
         Hook::LocalOut => &[
             (NF_IP_PRI_RAW, Table(T::Raw)),
             (NF_IP_PRI_CONNTRACK, Conntrack),
@@ -79,11 +70,7 @@ pub fn stages(hook: Hook) -> &'static [(i32, Stage)] {
             (NF_IP_PRI_FILTER, Table(T::Filter)),
             (NF_IP_PRI_SECURITY, Table(T::Security)),
         ],
-        Hook::PostRouting => &[
-            (NF_IP_PRI_MANGLE, Table(T::Mangle)),
-            (NF_IP_PRI_NAT_SRC, Nat),
-            (NF_IP_PRI_CONNTRACK_CONFIRM, Confirm),
-        ],
+        Hook::PostRouting => &[(NF_IP_PRI_MANGLE, Table(T::Mangle)), (NF_IP_PRI_NAT_SRC, Nat), (NF_IP_PRI_CONNTRACK_CONFIRM, Confirm)],
     }
 }
 

@@ -133,17 +133,7 @@ pub struct FlowSpec {
 
 impl FlowSpec {
     pub fn client(name: &str, ns: &str, dst: Ipv4Addr, dport: u16, proto: u8) -> FlowSpec {
-        FlowSpec {
-            name: name.into(),
-            from: FlowFrom::Client { ns: ns.into(), src: None },
-            dst,
-            dport,
-            proto,
-            sport: None,
-            mark: 0,
-            uid: None,
-            gid: None,
-        }
+        FlowSpec { name: name.into(), from: FlowFrom::Client { ns: ns.into(), src: None }, dst, dport, proto, sport: None, mark: 0, uid: None, gid: None }
     }
 }
 
@@ -243,7 +233,17 @@ fn uses_conntrack(rs: &crate::model::ruleset::Ruleset) -> bool {
     }
     rs.tables.iter().flat_map(|t| t.chains.iter()).flat_map(|c| c.rules.iter()).any(|r| {
         r.matches.iter().any(|m| matches!(m, Match::Conntrack(_) | Match::State(_) | Match::Connmark(_)))
-            || matches!(r.target, Target::Connmark(_) | Target::Ct(_) | Target::Notrack | Target::Dnat(_) | Target::Snat(_) | Target::Masquerade(_) | Target::Redirect(_) | Target::Netmap(_))
+            || matches!(
+                r.target,
+                Target::Connmark(_)
+                    | Target::Ct(_)
+                    | Target::Notrack
+                    | Target::Dnat(_)
+                    | Target::Snat(_)
+                    | Target::Masquerade(_)
+                    | Target::Redirect(_)
+                    | Target::Netmap(_)
+            )
             || r.unreadable.is_some()
             || matches!(&r.target, Target::Unsupported { .. })
             || r.matches.iter().any(|m| matches!(m, Match::Unsupported { .. }))
@@ -274,18 +274,19 @@ fn prepare_table(rs: &crate::model::ruleset::Ruleset, tidx: usize) -> PTable {
         .map(|(cidx, c)| {
             let (run_of, runs) = dst_runs(&c.rules);
             PChain {
-            cidx,
-            run_of,
-            runs,
-            jumps: c
-                .rules
-                .iter()
-                .map(|r| match &r.target {
-                    crate::model::ruleset::Target::Jump(n) | crate::model::ruleset::Target::Goto(n) => by_name.get(n.as_str()).copied(),
-                    _ => None,
-                })
-                .collect(),
-        }})
+                cidx,
+                run_of,
+                runs,
+                jumps: c
+                    .rules
+                    .iter()
+                    .map(|r| match &r.target {
+                        crate::model::ruleset::Target::Jump(n) | crate::model::ruleset::Target::Goto(n) => by_name.get(n.as_str()).copied(),
+                        _ => None,
+                    })
+                    .collect(),
+            }
+        })
         .collect();
     PTable { tidx, chains, by_name }
 }
@@ -325,10 +326,8 @@ impl World {
                     .collect();
                 let default_ttl = sy.int("net.ipv4.ip_default_ttl").map_or(64, |(v, _)| v.clamp(1, 255) as u8);
                 let tcp_loose = sy.int("net.netfilter.nf_conntrack_tcp_loose").is_none_or(|(v, _)| v != 0);
-                let port_lo = sy
-                    .get("net.ipv4.ip_local_port_range")
-                    .and_then(|(v, _)| v.split_whitespace().next().and_then(|x| x.parse::<u16>().ok()))
-                    .unwrap_or(32768);
+                let port_lo =
+                    sy.get("net.ipv4.ip_local_port_range").and_then(|(v, _)| v.split_whitespace().next().and_then(|x| x.parse::<u16>().ok())).unwrap_or(32768);
                 let ct_enabled = !ns.conntrack.is_empty() || uses_conntrack(&ns.ruleset);
                 NsPrep { ns, router, tables, ct_index, veth_peer: HashMap::new(), sets, dev_flags, default_ttl, tcp_loose, port_lo, ct_enabled }
             })

@@ -108,14 +108,7 @@ pub fn pick_ip(min: Ipv4Addr, max: Ipv4Addr, t: &CtTuple, persistent: bool, zone
 /// Port (or ICMP id) selection for one manip. `used(port)` says whether the resulting tuple would
 /// clash with another entry (`nf_nat_used_tuple`). Returns the port and, when the kernel would
 /// have drawn a random number, a note saying what nfpath chose instead.
-pub fn pick_port(
-    proto: u8,
-    orig: u16,
-    range: Option<PortRange>,
-    random: bool,
-    is_dst: bool,
-    used: &dyn Fn(u16) -> bool,
-) -> (u16, Option<String>) {
+pub fn pick_port(proto: u8, orig: u16, range: Option<PortRange>, random: bool, is_dst: bool, used: &dyn Fn(u16) -> bool) -> (u16, Option<String>) {
     if !matches!(proto, IPPROTO_TCP | IPPROTO_UDP | IPPROTO_SCTP | IPPROTO_ICMP | 136 | 33) {
         return (orig, None);
     }
@@ -174,7 +167,6 @@ pub fn pick_port(
     (orig, Some("no free port in the range (the kernel would drop the packet)".into()))
 }
 
-
 // ---- the nat hooks (`nf_nat_proto.c`, `nf_nat_core.c:nf_nat_inet_fn`) ----
 
 use crate::engine::chain::Verdict;
@@ -188,7 +180,16 @@ impl<'w> Run<'w> {
     /// The nat stage of a hook: walk the nat chain for a connection's first packet (per manip
     /// type), bind, then translate the packet. `None` = continue.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn nat_hook(&mut self, ns: usize, hook: Hook, skb: &mut Skb, in_dev: Option<&str>, out_dev: Option<&str>, route_dev: Option<&str>, nexthop: Option<Ipv4Addr>) -> Option<HookEnd> {
+    pub(crate) fn nat_hook(
+        &mut self,
+        ns: usize,
+        hook: Hook,
+        skb: &mut Skb,
+        in_dev: Option<&str>,
+        out_dev: Option<&str>,
+        route_dev: Option<&str>,
+        nexthop: Option<Ipv4Addr>,
+    ) -> Option<HookEnd> {
         // NAT acts only on tracked packets, and only when the nat table is loaded.
         let SkbCt::Tracked { id, info } = skb.ct else { return None };
         self.w.nss[ns].table(TableName::Nat)?;
@@ -239,13 +240,26 @@ impl<'w> Run<'w> {
             nt.sport = port;
             c.tuple[1] = ctk::invert(proto, &nt);
             c.src_nat = true;
-            let text = format!("null SNAT binding: the source port clashes with an existing entry and is remapped to {port}{}", note.map(|n| format!(" ({n})")).unwrap_or_default());
+            let text = format!(
+                "null SNAT binding: the source port clashes with an existing entry and is remapped to {port}{}",
+                note.map(|n| format!(" ({n})")).unwrap_or_default()
+            );
             self.step(ns, || StepKind::Note { text });
         }
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn bind(&mut self, ns: usize, id: usize, is_dst: bool, hook: Hook, at: (&'w crate::model::ruleset::Rule, &'w str, u32), in_dev: Option<&str>, out_dev: Option<&str>, nexthop: Option<Ipv4Addr>) -> Result<(), HookEnd> {
+    fn bind(
+        &mut self,
+        ns: usize,
+        id: usize,
+        is_dst: bool,
+        hook: Hook,
+        at: (&'w crate::model::ruleset::Rule, &'w str, u32),
+        in_dev: Option<&str>,
+        out_dev: Option<&str>,
+        nexthop: Option<Ipv4Addr>,
+    ) -> Result<(), HookEnd> {
         let (rule, chain, n) = at;
         let c = &self.ct.conns[id];
         let (zone, proto) = (c.zone, c.proto);
@@ -323,7 +337,13 @@ impl<'w> Run<'w> {
         } else {
             nt.src = ip;
         }
-        let orig_port = if proto == IPPROTO_ICMP { cur.sport } else if is_dst { cur.dport } else { cur.sport };
+        let orig_port = if proto == IPPROTO_ICMP {
+            cur.sport
+        } else if is_dst {
+            cur.dport
+        } else {
+            cur.sport
+        };
         let icmp = proto == IPPROTO_ICMP;
         let used = |port: u16| {
             let mut t = nt;
@@ -408,10 +428,18 @@ impl<'w> Run<'w> {
             if let Some(inner) = skb.inner.as_mut() {
                 if is_dst {
                     inner.src = target.dst;
-                    if conn_proto == IPPROTO_ICMP { inner.sport = target.sport } else { inner.sport = target.dport }
+                    if conn_proto == IPPROTO_ICMP {
+                        inner.sport = target.sport
+                    } else {
+                        inner.sport = target.dport
+                    }
                 } else {
                     inner.dst = target.src;
-                    if conn_proto == IPPROTO_ICMP { inner.sport = target.sport } else { inner.dport = target.sport }
+                    if conn_proto == IPPROTO_ICMP {
+                        inner.sport = target.sport
+                    } else {
+                        inner.dport = target.sport
+                    }
                 }
             }
         } else if is_dst {

@@ -40,19 +40,45 @@ pub struct FlowKey {
 
 impl Default for FlowKey {
     fn default() -> Self {
-        FlowKey { dst: Ipv4Addr::UNSPECIFIED, src: None, iif: None, oif: None, mark: 0, tos: 0, proto: 0, sport: 0, dport: 0, trace: true, uid: Some(0), anysrc: false }
+        FlowKey {
+            dst: Ipv4Addr::UNSPECIFIED,
+            src: None,
+            iif: None,
+            oif: None,
+            mark: 0,
+            tos: 0,
+            proto: 0,
+            sport: 0,
+            dport: 0,
+            trace: true,
+            uid: Some(0),
+            anysrc: false,
+        }
     }
 }
 
 /// A routing decision (as sketched in `engine/routing.rs`).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Decision {
-    Local { src: Ipv4Addr },
-    Unicast { dev: String, nexthop: Ipv4Addr, gateway: Option<Ipv4Addr>, src: Ipv4Addr },
+    Local {
+        src: Ipv4Addr,
+    },
+    Unicast {
+        dev: String,
+        nexthop: Ipv4Addr,
+        gateway: Option<Ipv4Addr>,
+        src: Ipv4Addr,
+    },
     Broadcast,
-    Fail { reason: DropReason, errno: &'static str, icmp: Option<(u8, u8)> },
+    Fail {
+        reason: DropReason,
+        errno: &'static str,
+        icmp: Option<(u8, u8)>,
+    },
     /// Something on the path is outside the routing model.
-    Indeterminate { what: String },
+    Indeterminate {
+        what: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -133,10 +159,7 @@ impl BasicRouter {
 
     fn is_local(&self, ip: Ipv4Addr) -> bool {
         self.addrs.iter().any(|a| a.local == ip)
-            || self
-                .routes_by_table
-                .get(&RT_TABLE_LOCAL)
-                .is_some_and(|v| v.iter().any(|r| r.rtype == RouteType::Local && prefix_contains(&r.dst, ip)))
+            || self.routes_by_table.get(&RT_TABLE_LOCAL).is_some_and(|v| v.iter().any(|r| r.rtype == RouteType::Local && prefix_contains(&r.dst, ip)))
     }
 
     /// `fib_table_lookup` in one table: the first usable alias of the longest matching prefix.
@@ -251,9 +274,7 @@ impl BasicRouter {
         let dev = r.dev()?;
         let scope = r.scope.value();
         let cands: Vec<&Addr> = self.addrs.iter().filter(|a| a.ifname == dev && !a.secondary && a.scope.value() <= scope.max(Scope::Link.value())).collect();
-        let on_subnet = cands.iter().find(|a| {
-            ipnet::Ipv4Net::new(a.local, a.prefix_len).map(|n| n.contains(&nexthop)).unwrap_or(false)
-        });
+        let on_subnet = cands.iter().find(|a| ipnet::Ipv4Net::new(a.local, a.prefix_len).map(|n| n.contains(&nexthop)).unwrap_or(false));
         if let Some(a) = on_subnet.or(cands.first()) {
             if a.scope.value() <= scope {
                 return Some(a.local);

@@ -1272,12 +1272,7 @@ impl Fib {
                             return Ok(false);
                         }
                     }
-                    None => {
-                        return Err(LookErr::Indeterminate(format!(
-                            "rule {} selects on uidrange {lo}-{hi} and the sending uid is unknown",
-                            r.priority
-                        )))
-                    }
+                    None => return Err(LookErr::Indeterminate(format!("rule {} selects on uidrange {lo}-{hi} and the sending uid is unknown", r.priority))),
                 }
             }
             if let Some(n) = r.from {
@@ -1344,12 +1339,7 @@ impl Fib {
             prev = ub;
             // A hash in (prev, ub] is under the bound of live nexthops k.. only.
             let matches = |i: usize| saddr != 0 && r.nhs[i].saddr == saddr;
-            let chosen = live[k..]
-                .iter()
-                .copied()
-                .find(|&i| matches(i))
-                .or_else(|| live.iter().copied().find(|&i| matches(i)))
-                .unwrap_or(j);
+            let chosen = live[k..].iter().copied().find(|&i| matches(i)).or_else(|| live.iter().copied().find(|&i| matches(i))).unwrap_or(j);
             share[chosen] += p;
         }
         share.into_iter().enumerate().filter(|(_, p)| *p > 0.0).collect()
@@ -1442,11 +1432,7 @@ impl Fib {
         };
         let rt = &self.routes[res.route];
         if rt.rtype != RouteType::Unicast && !(rt.rtype == RouteType::Local && d.accept_local.val != 0) {
-            return Err((
-                "EINVAL",
-                DropReason::Martian,
-                format!("martian source {}: the route back is {}, not unicast", ip(src), rt.rtype.as_str()),
-            ));
+            return Err(("EINVAL", DropReason::Martian, format!("martian source {}: the route back is {}, not unicast", ip(src), rt.rtype.as_str())));
         }
         let dev_match = rt.nhs.iter().any(|n| n.dev == Some(dev)) || (rt.rtype == RouteType::Local && d.loopback);
         if dev_match {
@@ -1456,11 +1442,7 @@ impl Fib {
             return last_resort(format!("rp_filter: {} has no IPv4 address and the route back leaves another device", d.name));
         }
         if r == 1 {
-            return Err((
-                "EXDEV",
-                DropReason::RpFilter,
-                format!("rp_filter=1 (strict): the route back to {} does not leave {}", ip(src), d.name),
-            ));
+            return Err(("EXDEV", DropReason::RpFilter, format!("rp_filter=1 (strict): the route back to {} does not leave {}", ip(src), d.name)));
         }
         rfl.oif = Some(dev);
         let mut scratch = Steps::new(false);
@@ -1530,10 +1512,7 @@ impl Fib {
         // `ip_route_input_rcu`: multicast destinations never reach the unicast lookup; whether
         // the packet is taken depends on group membership (`ip_check_mc_rcu`), not modelled.
         if is_multicast(daddr) {
-            return self.result(
-                Decision::Indeterminate { what: format!("multicast destination {}: group membership is not modelled", ip(daddr)) },
-                steps,
-            );
+            return self.result(Decision::Indeterminate { what: format!("multicast destination {}: group membership is not modelled", ip(daddr)) }, steps);
         }
         // The martians `fib_lookup` cannot catch.
         if is_multicast(saddr) || is_lbcast(saddr) {
@@ -1637,8 +1616,7 @@ impl Fib {
         }
 
         // `ip_mkroute_input` + `__mkroute_input`, once per nexthop the hash can pick.
-        let choices: Vec<(usize, f64)> =
-            if r.nhs.len() > 1 { self.multipath_shares(res.route, 0) } else { vec![(res.nh, 1.0)] };
+        let choices: Vec<(usize, f64)> = if r.nhs.len() > 1 { self.multipath_shares(res.route, 0) } else { vec![(res.nh, 1.0)] };
         if r.nhs.len() > 1 {
             self.note(&mut steps, multipath_note(choices.len()));
         }
@@ -1656,20 +1634,11 @@ impl Fib {
                 }
                 Ok(onlink) => {
                     // `__mkroute_input`: IPSKB_DOREDIRECT.
-                    if odev == dev
-                        && onlink
-                        && d.send_redirects.val != 0
-                        && (d.shared_media.val != 0 || self.addr_onlink(dev, saddr, nh.gw.unwrap_or(0)))
-                    {
+                    if odev == dev && onlink && d.send_redirects.val != 0 && (d.shared_media.val != 0 || self.addr_onlink(dev, saddr, nh.gw.unwrap_or(0))) {
                         redirect = true;
                         self.note(&mut bsteps, format!("packet leaves {iif} where it came in: ICMP redirect flagged (send_redirects)"));
                     }
-                    Decision::Unicast {
-                        dev: self.devs[odev].name.clone(),
-                        nexthop: ip(nh.gw.unwrap_or(daddr)),
-                        gateway: nh.gw.map(ip),
-                        src: ip(saddr),
-                    }
+                    Decision::Unicast { dev: self.devs[odev].name.clone(), nexthop: ip(nh.gw.unwrap_or(daddr)), gateway: nh.gw.map(ip), src: ip(saddr) }
                 }
             };
             if first {
@@ -1836,11 +1805,7 @@ impl Fib {
             choices = self.multipath_shares(res.route, saddr);
             self.note(&mut steps, multipath_note(choices.len()));
         } else if oif.is_none() && r.plen == 0 && r.rtype == RouteType::Unicast && self.equal_defaults(res.route) {
-            return indet(
-                out,
-                steps,
-                "several default routes with equal metric: the kernel picks by neighbour state (fib_select_default)".into(),
-            );
+            return indet(out, steps, "several default routes with equal metric: the kernel picks by neighbour state (fib_select_default)".into());
         }
         let mut first = true;
         for (ni, p) in &choices {
@@ -2009,12 +1974,8 @@ impl Fib {
     /// Convenience: the routes in the model that match a destination, as `ip route` prints them,
     /// longest prefix first, for diagnostics ("which route swallowed this address").
     pub fn covering_routes(&self, dst: Ipv4Addr) -> Vec<(u32, String)> {
-        let mut v: Vec<(u8, u32, String)> = self
-            .routes
-            .iter()
-            .filter(|r| (u(dst) ^ r.dst) & mask_of(r.plen) == 0)
-            .map(|r| (r.plen, r.table, r.text.clone()))
-            .collect();
+        let mut v: Vec<(u8, u32, String)> =
+            self.routes.iter().filter(|r| (u(dst) ^ r.dst) & mask_of(r.plen) == 0).map(|r| (r.plen, r.table, r.text.clone())).collect();
         v.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
         v.into_iter().map(|(_, t, s)| (t, s)).collect()
     }

@@ -130,7 +130,10 @@ fn client_output_drop_and_reject() {
 #[test]
 fn route_types_give_the_socket_errors() {
     let mut b = pair();
-    b.ns("client").route_type(RouteType::Blackhole, "10.7.0.0/24").route_type(RouteType::Unreachable, "10.6.0.0/24").route_type(RouteType::Prohibit, "10.5.0.0/24");
+    b.ns("client")
+        .route_type(RouteType::Blackhole, "10.7.0.0/24")
+        .route_type(RouteType::Unreachable, "10.6.0.0/24")
+        .route_type(RouteType::Prohibit, "10.5.0.0/24");
     let w = b.build().expect("world");
     for proto in [IPPROTO_TCP, IPPROTO_UDP] {
         assert_eq!(result(&w, "client", "10.7.0.1", 80, proto), ClientResult::Error("EINVAL".into()));
@@ -166,7 +169,8 @@ fn user_chains_return_and_goto() {
     // -g B does not push: B's RETURN goes back to INPUT after the jump to A, which drops.
     let r = run(&w, "client", "10.0.0.2", 80, IPPROTO_TCP);
     assert_eq!(only(&r).result, ClientResult::Timeout);
-    let texts: Vec<String> = only(&r).steps.iter().filter_map(|s| if let StepKind::Netfilter { verdict, .. } = &s.kind { Some(verdict.clone()) } else { None }).collect();
+    let texts: Vec<String> =
+        only(&r).steps.iter().filter_map(|s| if let StepKind::Netfilter { verdict, .. } = &s.kind { Some(verdict.clone()) } else { None }).collect();
     assert!(texts.contains(&"goto B".to_string()), "{texts:?}");
 }
 
@@ -304,7 +308,10 @@ fn rp_filter_strict_drops_asymmetric_source() {
     // A packet from 192.0.2.7 arriving on c0, while the router routes 192.0.2.0/24 via s0.
     w.ns("router").route("192.0.2.0/24", Some("10.0.2.2"), None);
     let world = w.build().expect("world");
-    let spec = FlowSpec { from: FlowFrom::Inject { ns: "router".into(), src: ip("192.0.2.7"), iif: "c0".into() }, ..FlowSpec::client("t", "router", ip("10.0.2.2"), 80, IPPROTO_TCP) };
+    let spec = FlowSpec {
+        from: FlowFrom::Inject { ns: "router".into(), src: ip("192.0.2.7"), iif: "c0".into() },
+        ..FlowSpec::client("t", "router", ip("10.0.2.2"), 80, IPPROTO_TCP)
+    };
     let r = world.run_flow(&spec, &RunOptions::default());
     assert_eq!(only(&r).reason, Some(DropReason::RpFilter));
 }
@@ -360,7 +367,10 @@ fn ttl_and_veth_crossing_clear_mark() {
 #[test]
 fn summary_level_skips_steps() {
     let w = routed().build().expect("world");
-    let r = w.run_flow(&FlowSpec::client("t", "client", ip("10.0.2.2"), 80, IPPROTO_TCP), &RunOptions { trace: crate::engine::TraceLevel::Summary, ..Default::default() });
+    let r = w.run_flow(
+        &FlowSpec::client("t", "client", ip("10.0.2.2"), 80, IPPROTO_TCP),
+        &RunOptions { trace: crate::engine::TraceLevel::Summary, ..Default::default() },
+    );
     assert!(only(&r).steps.is_empty());
     let r = run(&w, "client", "10.0.2.2", 80, IPPROTO_TCP);
     assert!(!only(&r).steps.is_empty());
@@ -402,7 +412,18 @@ fn imported_dnat_entry_is_followed_without_rules() {
     b.ns("router").ipt("filter", "FORWARD", R::new().log());
     let orig = CtTuple { src: ip("10.0.1.2"), dst: ip("10.0.1.1"), sport: 41000, dport: 80 };
     let reply = CtTuple { src: ip("10.0.2.2"), dst: ip("10.0.1.2"), sport: 8080, dport: 41000 };
-    b.ns("router").ns.conntrack.push(CtEntry { proto: 6, timeout: Some(60), tcp_state: Some("ESTABLISHED".into()), orig, reply, unreplied: false, assured: true, mark: 0, zone: 0, line: 3 });
+    b.ns("router").ns.conntrack.push(CtEntry {
+        proto: 6,
+        timeout: Some(60),
+        tcp_state: Some("ESTABLISHED".into()),
+        orig,
+        reply,
+        unreplied: false,
+        assured: true,
+        mark: 0,
+        zone: 0,
+        line: 3,
+    });
     // nat must be loaded for translation to happen.
     b.ns("router").chain("nat", "KUBE-X");
     let w = b.build().expect("world");
@@ -443,7 +464,8 @@ mod matches {
 
     #[test]
     fn multiport_and_negation() {
-        let m = Match::Multiport(MultiportMatch { dir: MultiportDir::Destination, neg: false, ports: vec![PortRange::single(53), PortRange { lo: 70, hi: 90 }] });
+        let m =
+            Match::Multiport(MultiportMatch { dir: MultiportDir::Destination, neg: false, ports: vec![PortRange::single(53), PortRange { lo: 70, hi: 90 }] });
         let w = server_drop(m, "-m multiport --dports 53,70:90");
         assert!(dropped(&w, 80, IPPROTO_TCP));
         assert!(dropped(&w, 53, IPPROTO_UDP));
@@ -455,9 +477,15 @@ mod matches {
 
     #[test]
     fn iprange_length_pkttype_comment_nfacct() {
-        let w = server_drop(Match::Iprange(IprangeMatch { src: Some(Neg::pos((ip("10.0.0.1"), ip("10.0.0.5")))), dst: None }), "-m iprange --src-range 10.0.0.1-10.0.0.5");
+        let w = server_drop(
+            Match::Iprange(IprangeMatch { src: Some(Neg::pos((ip("10.0.0.1"), ip("10.0.0.5")))), dst: None }),
+            "-m iprange --src-range 10.0.0.1-10.0.0.5",
+        );
         assert!(dropped(&w, 80, IPPROTO_TCP));
-        let w = server_drop(Match::Iprange(IprangeMatch { src: Some(Neg::pos((ip("10.0.0.3"), ip("10.0.0.5")))), dst: None }), "-m iprange --src-range 10.0.0.3-10.0.0.5");
+        let w = server_drop(
+            Match::Iprange(IprangeMatch { src: Some(Neg::pos((ip("10.0.0.3"), ip("10.0.0.5")))), dst: None }),
+            "-m iprange --src-range 10.0.0.3-10.0.0.5",
+        );
         assert!(!dropped(&w, 80, IPPROTO_TCP));
         // A SYN is 60 bytes in nfpath's synthetic packets.
         let w = server_drop(Match::Length(Neg::pos((0, 100))), "-m length --length 0:100");
@@ -476,7 +504,10 @@ mod matches {
         assert!(dropped(&w, 80, IPPROTO_TCP));
         let w = server_drop(Match::Addrtype(AddrtypeMatch { src_type: Some(Neg::pos(addrtype::LOCAL)), ..Default::default() }), "-m addrtype --src-type LOCAL");
         assert!(!dropped(&w, 80, IPPROTO_TCP));
-        let w = server_drop(Match::Addrtype(AddrtypeMatch { dst_type: Some(Neg::pos(addrtype::LOCAL)), limit_iface_in: true, ..Default::default() }), "-m addrtype --dst-type LOCAL --limit-iface-in");
+        let w = server_drop(
+            Match::Addrtype(AddrtypeMatch { dst_type: Some(Neg::pos(addrtype::LOCAL)), limit_iface_in: true, ..Default::default() }),
+            "-m addrtype --dst-type LOCAL --limit-iface-in",
+        );
         assert!(dropped(&w, 80, IPPROTO_TCP));
     }
 
@@ -494,9 +525,24 @@ mod matches {
         let r = run(&w, "client", "10.0.0.2", 80, IPPROTO_TCP);
         assert_eq!(only(&r).result, ClientResult::Timeout);
         assert!(only(&r).summary.contains("fresh token bucket"));
-        let w = server_drop(Match::Hashlimit(Box::new(HashlimitMatch { name: "h".into(), rate: "1/sec".into(), above: true, ..Default::default() })), "-m hashlimit --hashlimit-above 1/sec");
+        let w = server_drop(
+            Match::Hashlimit(Box::new(HashlimitMatch { name: "h".into(), rate: "1/sec".into(), above: true, ..Default::default() })),
+            "-m hashlimit --hashlimit-above 1/sec",
+        );
         assert!(!dropped(&w, 80, IPPROTO_TCP));
-        let rc = |cmd| Match::Recent(Box::new(RecentMatch { neg: false, cmd, name: "r".into(), seconds: Some(60), reap: false, hitcount: None, rttl: false, rsource: true, mask: ip("255.255.255.255") }));
+        let rc = |cmd| {
+            Match::Recent(Box::new(RecentMatch {
+                neg: false,
+                cmd,
+                name: "r".into(),
+                seconds: Some(60),
+                reap: false,
+                hitcount: None,
+                rttl: false,
+                rsource: true,
+                mask: ip("255.255.255.255"),
+            }))
+        };
         let w = server_drop(rc(RecentCmd::Rcheck), "-m recent --rcheck --name r");
         let r = run(&w, "client", "10.0.0.2", 80, IPPROTO_TCP);
         assert_eq!(only(&r).result, ClientResult::Connected);
@@ -508,7 +554,13 @@ mod matches {
     #[test]
     fn owner_needs_uid_and_connmark_save_restore() {
         let mut b = pair();
-        b.ns("client").ipt("filter", "OUTPUT", R::new().m("-m owner --uid-owner 1000", Match::Owner(Box::new(OwnerMatch { uid: Some(Neg::pos(OwnerId::Range(1000, 1000))), ..Default::default() }))).j("DROP"));
+        b.ns("client").ipt(
+            "filter",
+            "OUTPUT",
+            R::new()
+                .m("-m owner --uid-owner 1000", Match::Owner(Box::new(OwnerMatch { uid: Some(Neg::pos(OwnerId::Range(1000, 1000))), ..Default::default() })))
+                .j("DROP"),
+        );
         let w = b.build().expect("world");
         assert_eq!(result(&w, "client", "10.0.0.2", 80, IPPROTO_TCP), ClientResult::Indeterminate);
         let spec = FlowSpec { uid: Some(1000), ..FlowSpec::client("t", "client", ip("10.0.0.2"), 80, IPPROTO_TCP) };
@@ -527,7 +579,11 @@ mod matches {
         let t = ns.ruleset.table_mut(TableName::Mangle).expect("mangle");
         t.chain_mut("OUTPUT").expect("OUTPUT").rules[1].target = Target::Connmark(ConnmarkOp::SaveMark { nfmask: 0xffffffff, ctmask: 0xffffffff });
         let mut b2 = pair();
-        b2.ns("client").ipt("mangle", "PREROUTING", R::new().m("-m connmark --mark 0x5", Match::Connmark(MarkMatch { neg: false, value: 5, mask: 0xffffffff })).j("DROP"));
+        b2.ns("client").ipt(
+            "mangle",
+            "PREROUTING",
+            R::new().m("-m connmark --mark 0x5", Match::Connmark(MarkMatch { neg: false, value: 5, mask: 0xffffffff })).j("DROP"),
+        );
         let pre = b2.ns("client").build().ruleset.table(TableName::Mangle).expect("mangle").chain("PREROUTING").expect("chain").clone();
         ns.ruleset.table_mut(TableName::Mangle).expect("mangle").add_chain(pre.clone());
         // add_chain keeps an existing PREROUTING: set its rules directly.
@@ -543,10 +599,11 @@ fn lost_final_ack_is_connected_but_never_accepted() {
     // r1 lets only SYNs and ESTABLISHED through; it never sees the SYN/ACK, so the client's ACK
     // is INVALID there (kernel-checked in kernel_engine_ctstate_invalid_on_asymmetric_return).
     let mut b = asymmetric();
-    b.ns("r1")
-        .ipt("filter", "FORWARD", R::new().ctstate(&["ESTABLISHED"]).j("ACCEPT"))
-        .ipt("filter", "FORWARD", R::new().p("tcp").syn().j("ACCEPT"))
-        .policy("filter", "FORWARD", Policy::Drop);
+    b.ns("r1").ipt("filter", "FORWARD", R::new().ctstate(&["ESTABLISHED"]).j("ACCEPT")).ipt("filter", "FORWARD", R::new().p("tcp").syn().j("ACCEPT")).policy(
+        "filter",
+        "FORWARD",
+        Policy::Drop,
+    );
     let w = b.build().expect("world");
     let r = run(&w, "client", "10.0.2.2", 80, IPPROTO_TCP);
     let o = only(&r);
@@ -648,7 +705,15 @@ fn ipset_match_in_a_flow() {
             line: 1,
             incomplete: false,
         });
-        let m = Match::Set(Box::new(SetMatch { neg: false, name: "blocked".into(), dirs: vec![SetDir::Src], return_nomatch: false, no_update_counters: false, no_update_subcounters: false, counter_tests: vec![] }));
+        let m = Match::Set(Box::new(SetMatch {
+            neg: false,
+            name: "blocked".into(),
+            dirs: vec![SetDir::Src],
+            return_nomatch: false,
+            no_update_counters: false,
+            no_update_subcounters: false,
+            counter_tests: vec![],
+        }));
         b.ns("server").ipt("filter", "INPUT", R::new().m("-m set --match-set blocked src", m).j("DROP"));
         b.build().expect("world")
     };
@@ -693,13 +758,23 @@ fn summary_and_full_trace_levels_agree() {
     b.ns("router").ipt("nat", "POSTROUTING", R::new().o("s0").masquerade(true));
     b.ns("router").ipt("filter", "FORWARD", R::new().p("udp").dport(54).reject(RejectWith::IcmpAdminProhibited));
     let w = b.build().expect("world");
-    for (dst, port, proto) in [("10.0.1.1", 80, IPPROTO_TCP), ("10.0.2.2", 53, IPPROTO_UDP), ("10.0.2.2", 54, IPPROTO_UDP), ("10.0.9.9", 1, IPPROTO_TCP), ("10.0.2.2", 0, IPPROTO_ICMP)] {
+    for (dst, port, proto) in [
+        ("10.0.1.1", 80, IPPROTO_TCP),
+        ("10.0.2.2", 53, IPPROTO_UDP),
+        ("10.0.2.2", 54, IPPROTO_UDP),
+        ("10.0.9.9", 1, IPPROTO_TCP),
+        ("10.0.2.2", 0, IPPROTO_ICMP),
+    ] {
         let spec = FlowSpec::client("t", "client", ip(dst), port, proto);
         let full = w.run_flow(&spec, &RunOptions::default());
         let summary = w.run_flow(&spec, &RunOptions { trace: crate::engine::TraceLevel::Summary, ..Default::default() });
         assert_eq!(full.outcomes.len(), summary.outcomes.len(), "{dst}:{port}");
         for (a, b) in full.outcomes.iter().zip(summary.outcomes.iter()) {
-            assert_eq!((&a.result, &a.at, &a.seen, a.disposition, a.reason, &a.indeterminate, &a.summary), (&b.result, &b.at, &b.seen, b.disposition, b.reason, &b.indeterminate, &b.summary), "{dst}:{port}");
+            assert_eq!(
+                (&a.result, &a.at, &a.seen, a.disposition, a.reason, &a.indeterminate, &a.summary),
+                (&b.result, &b.at, &b.seen, b.disposition, b.reason, &b.indeterminate, &b.summary),
+                "{dst}:{port}"
+            );
             assert!((a.probability - b.probability).abs() < 1e-12);
         }
     }

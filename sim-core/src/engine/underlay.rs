@@ -191,7 +191,8 @@ fn deliver(r: &mut Run, ns: usize, dev: &str, mut skb: Skb, to: &Member, text: S
     let p = &skb.pkt;
     // Security groups are stateful: the reply to a packet the member sent is let in.
     let key = to.to_string();
-    let reply = r.dev.underlay_sent.iter().any(|(m, s, d, pr, sp, dp)| *m == key && *s == p.dst && *d == p.src && *pr == p.proto && *sp == p.dport && *dp == p.sport);
+    let reply =
+        r.dev.underlay_sent.iter().any(|(m, s, d, pr, sp, dp)| *m == key && *s == p.dst && *d == p.src && *pr == p.proto && *sp == p.dport && *dp == p.sport);
     for (m, allow) in &u.filters {
         if m == to && !reply && !allow.iter().any(|a| a.allows(skb.pkt.src, skb.pkt.proto, skb.pkt.dport)) {
             let text = format!(

@@ -208,11 +208,7 @@ impl CaliTable {
                 prev = h.finalize().to_vec();
                 let tag = BASE64URL_NOPAD.encode(&prev);
                 let c = comment(&format!("cali:{}", &tag[..16]));
-                let body = if rule.head.is_empty() {
-                    format!("{c} {}", rule.tail)
-                } else {
-                    format!("{} {c} {}", rule.head, rule.tail)
-                };
+                let body = if rule.head.is_empty() { format!("{c} {}", rule.tail) } else { format!("{} {c} {}", rule.head, rule.tail) };
                 self.table.rule(name, body);
             }
         }
@@ -252,14 +248,8 @@ pub fn render(cfg: &CalicoConfig) -> CalicoDump {
     let s0 = format!("{}/{}", hex(m.scratch0), hex(m.scratch0));
     raw.add("cali-PREROUTING", r("-i cali+", format!("-j MARK --set-xmark {s0}")));
     raw.add("cali-PREROUTING", r("", format!("-m mark --mark {s0} -j cali-rpf-skip")));
-    raw.add(
-        "cali-PREROUTING",
-        r("", format!("-m mark --mark {s0} -m rpfilter --validmark --invert -j DROP")),
-    );
-    raw.add(
-        "cali-PREROUTING",
-        r("", format!("-m mark --mark 0x0/{} -j cali-from-host-endpoint", hex(m.scratch0))),
-    );
+    raw.add("cali-PREROUTING", r("", format!("-m mark --mark {s0} -m rpfilter --validmark --invert -j DROP")));
+    raw.add("cali-PREROUTING", r("", format!("-m mark --mark 0x0/{} -j cali-from-host-endpoint", hex(m.scratch0))));
     raw.add("cali-PREROUTING", r("", format!("-m mark --mark {acc} -j ACCEPT")));
     for c in ["cali-from-host-endpoint", "cali-rpf-skip", "cali-to-host-endpoint"] {
         raw.chain(c);
@@ -295,10 +285,7 @@ pub fn render(cfg: &CalicoConfig) -> CalicoDump {
     for dev in tunnels.iter().filter(|(on, _)| *on).map(|(_, dev)| dev) {
         nat.add(
             "cali-POSTROUTING",
-            r(
-                &format!("-o {dev}"),
-                "-m addrtype ! --src-type LOCAL --limit-iface-out -m addrtype --src-type LOCAL -j MASQUERADE --random-fully",
-            ),
+            r(&format!("-o {dev}"), "-m addrtype ! --src-type LOCAL --limit-iface-out -m addrtype --src-type LOCAL -j MASQUERADE --random-fully"),
         );
     }
     nat.chain("cali-fip-dnat");
@@ -307,10 +294,7 @@ pub fn render(cfg: &CalicoConfig) -> CalicoDump {
     if !cfg.masq_pools.is_empty() {
         nat.add(
             "cali-nat-outgoing",
-            r(
-                "",
-                "-m set --match-set cali40masq-ipam-pools src -m set ! --match-set cali40all-ipam-pools dst -j MASQUERADE --random-fully",
-            ),
+            r("", "-m set --match-set cali40masq-ipam-pools src -m set ! --match-set cali40all-ipam-pools dst -j MASQUERADE --random-fully"),
         );
     }
 
@@ -318,24 +302,12 @@ pub fn render(cfg: &CalicoConfig) -> CalicoDump {
     let mut filter = CaliTable::new("filter");
     filter.add("INPUT", r("", "-j cali-INPUT"));
     filter.add("FORWARD", r("", "-j cali-FORWARD"));
-    filter.add(
-        "FORWARD",
-        r(
-            "",
-            format!(
-                "{} -m mark --mark {acc} -j ACCEPT",
-                described("Policy explicitly accepted packet.")
-            ),
-        ),
-    );
+    filter.add("FORWARD", r("", format!("{} -m mark --mark {acc} -j ACCEPT", described("Policy explicitly accepted packet."))));
     filter.add("FORWARD", r("", format!("-j MARK --set-xmark {acc}")));
     filter.add("OUTPUT", r("", "-j cali-OUTPUT"));
 
     filter.add("cali-FORWARD", r("", format!("-j MARK --set-xmark {clear_fwd}")));
-    filter.add(
-        "cali-FORWARD",
-        r("", format!("-m mark --mark 0x0/{} -j cali-from-hep-forward", hex(m.accept))),
-    );
+    filter.add("cali-FORWARD", r("", format!("-m mark --mark 0x0/{} -j cali-from-hep-forward", hex(m.accept))));
     filter.add("cali-FORWARD", r("-i cali+", "-j cali-from-wl-dispatch"));
     filter.add("cali-FORWARD", r("-o cali+", "-j cali-to-wl-dispatch"));
     filter.add("cali-FORWARD", r("", "-j cali-to-hep-forward"));
@@ -356,10 +328,7 @@ pub fn render(cfg: &CalicoConfig) -> CalicoDump {
             "cali-INPUT",
             r(
                 "-p udp",
-                format!(
-                    "{} -m multiport --dports {vport} -m addrtype --dst-type LOCAL -j DROP",
-                    described("Drop IPv4 VXLAN packets from non-allowed hosts")
-                ),
+                format!("{} -m multiport --dports {vport} -m addrtype --dst-type LOCAL -j DROP", described("Drop IPv4 VXLAN packets from non-allowed hosts")),
             ),
         );
     }
@@ -374,13 +343,7 @@ pub fn render(cfg: &CalicoConfig) -> CalicoDump {
                 ),
             ),
         );
-        filter.add(
-            "cali-INPUT",
-            r(
-                "-p ipencap",
-                format!("{} -j DROP", described("Drop IPIP packets from non-Calico hosts")),
-            ),
-        );
+        filter.add("cali-INPUT", r("-p ipencap", format!("{} -j DROP", described("Drop IPIP packets from non-Calico hosts"))));
     }
     filter.add("cali-INPUT", r("-i cali+", "-g cali-wl-to-host"));
     filter.add("cali-INPUT", r("", format!("-m mark --mark {acc} -j ACCEPT")));
@@ -417,33 +380,22 @@ pub fn render(cfg: &CalicoConfig) -> CalicoDump {
     filter.add("cali-OUTPUT", r("", format!("-j MARK --set-xmark {clear_all}")));
     filter.add("cali-OUTPUT", r("", "-m conntrack ! --ctstate DNAT -j cali-to-host-endpoint"));
     filter.add("cali-OUTPUT", r("", format!("{hep_accepted} -m mark --mark {acc} -j ACCEPT")));
-    for c in [
-        "cali-cidr-block",
-        "cali-from-hep-forward",
-        "cali-from-host-endpoint",
-        "cali-to-hep-forward",
-        "cali-to-host-endpoint",
-    ] {
+    for c in ["cali-cidr-block", "cali-from-hep-forward", "cali-from-host-endpoint", "cali-to-hep-forward", "cali-to-host-endpoint"] {
         filter.chain(c);
     }
 
     // Workload dispatch: one goto per interface, then drop unknown interfaces.
-    let mut ifaces: Vec<(String, &Workload)> =
-        cfg.workloads.iter().map(|w| (w.iface(), w)).collect();
+    let mut ifaces: Vec<(String, &Workload)> = cfg.workloads.iter().map(|w| (w.iface(), w)).collect();
     ifaces.sort_by(|a, b| a.0.cmp(&b.0));
     for (iface, _) in &ifaces {
-        filter
-            .add("cali-from-wl-dispatch", r(&format!("-i {iface}"), format!("-g cali-fw-{iface}")));
+        filter.add("cali-from-wl-dispatch", r(&format!("-i {iface}"), format!("-g cali-fw-{iface}")));
         filter.add("cali-to-wl-dispatch", r(&format!("-o {iface}"), format!("-g cali-tw-{iface}")));
     }
     let unknown = described("Unknown interface");
     filter.add("cali-from-wl-dispatch", r("", format!("{unknown} -j DROP")));
     filter.add("cali-to-wl-dispatch", r("", format!("{unknown} -j DROP")));
     filter.add("cali-wl-to-host", r("", "-j cali-from-wl-dispatch"));
-    filter.add(
-        "cali-wl-to-host",
-        r("", format!("{} -j ACCEPT", described("Configured DefaultEndpointToHostAction"))),
-    );
+    filter.add("cali-wl-to-host", r("", format!("{} -j ACCEPT", described("Configured DefaultEndpointToHostAction"))));
 
     // Namespace profiles (allow all, as Kubernetes namespaces are by default), service-account
     // profiles (empty), and per-namespace policies.
@@ -451,8 +403,7 @@ pub fn render(cfg: &CalicoConfig) -> CalicoDump {
     for w in &cfg.workloads {
         namespaces.entry(w.namespace.as_str()).or_default().push(w);
     }
-    let policy_of: BTreeMap<&str, &NamespacePolicy> =
-        cfg.policies.iter().map(|p| (p.namespace.as_str(), p)).collect();
+    let policy_of: BTreeMap<&str, &NamespacePolicy> = cfg.policies.iter().map(|p| (p.namespace.as_str(), p)).collect();
     let mut sets: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for ns in namespaces.keys() {
         for prefix in ["cali-pri-", "cali-pro-"] {
@@ -483,113 +434,40 @@ pub fn render(cfg: &CalicoConfig) -> CalicoDump {
             if !p.egress {
                 continue;
             }
-            filter.add(
-                &po,
-                r(
-                    "",
-                    format!(
-                        "{} -j MARK --set-xmark {acc}",
-                        described(&format!("Policy {pname} egress"))
-                    ),
-                ),
-            );
+            filter.add(&po, r("", format!("{} -j MARK --set-xmark {acc}", described(&format!("Policy {pname} egress")))));
             filter.add(&po, r("", format!("-m mark --mark {acc} -j RETURN")));
         }
     }
 
     let pass = hex(m.pass);
     for (iface, w) in &ifaces {
-        for (dir, chain) in
-            [("from", format!("cali-fw-{iface}")), ("to", format!("cali-tw-{iface}"))]
-        {
-            let (pol_prefix, prof_prefix) =
-                if dir == "from" { ("cali-po-", "cali-pro-") } else { ("cali-pi-", "cali-pri-") };
+        for (dir, chain) in [("from", format!("cali-fw-{iface}")), ("to", format!("cali-tw-{iface}"))] {
+            let (pol_prefix, prof_prefix) = if dir == "from" { ("cali-po-", "cali-pro-") } else { ("cali-pi-", "cali-pri-") };
             filter.add(&chain, r("", "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"));
             filter.add(&chain, r("", "-m conntrack --ctstate INVALID -j DROP"));
             filter.add(&chain, r("", format!("-j MARK --set-xmark 0x0/{}", hex(m.accept))));
             if dir == "from" && vxlan {
                 filter.add(
                     &chain,
-                    r(
-                        "-p udp",
-                        format!(
-                            "{} -m multiport --dports {vport} -j DROP",
-                            described("Drop VXLAN encapped packets originating in workloads")
-                        ),
-                    ),
+                    r("-p udp", format!("{} -m multiport --dports {vport} -j DROP", described("Drop VXLAN encapped packets originating in workloads"))),
                 );
             }
             if dir == "from" && ipip {
-                filter.add(
-                    &chain,
-                    r(
-                        "-p ipencap",
-                        format!(
-                            "{} -j DROP",
-                            described("Drop IPinIP encapped packets originating in workloads")
-                        ),
-                    ),
-                );
+                filter.add(&chain, r("-p ipencap", format!("{} -j DROP", described("Drop IPinIP encapped packets originating in workloads"))));
             }
             let policy = policy_of.get(w.namespace.as_str()).filter(|p| dir == "to" || p.egress);
             if let Some(p) = policy {
                 let pname = format!("{}/knp.default.{}", w.namespace, p.name);
-                filter.add(
-                    &chain,
-                    r(
-                        "",
-                        format!(
-                            "{} -j MARK --set-xmark 0x0/{pass}",
-                            described("Start of policies")
-                        ),
-                    ),
-                );
-                filter.add(
-                    &chain,
-                    r(
-                        "",
-                        format!("-m mark --mark 0x0/{pass} -j {}", chain_name(pol_prefix, &pname)),
-                    ),
-                );
-                filter.add(
-                    &chain,
-                    r(
-                        "",
-                        format!(
-                            "{} -m mark --mark {acc} -j RETURN",
-                            described("Return if policy accepted")
-                        ),
-                    ),
-                );
-                filter.add(
-                    &chain,
-                    r(
-                        "",
-                        format!(
-                            "{} -m mark --mark 0x0/{pass} -j DROP",
-                            described("Drop if no policies passed packet")
-                        ),
-                    ),
-                );
+                filter.add(&chain, r("", format!("{} -j MARK --set-xmark 0x0/{pass}", described("Start of policies"))));
+                filter.add(&chain, r("", format!("-m mark --mark 0x0/{pass} -j {}", chain_name(pol_prefix, &pname))));
+                filter.add(&chain, r("", format!("{} -m mark --mark {acc} -j RETURN", described("Return if policy accepted"))));
+                filter.add(&chain, r("", format!("{} -m mark --mark 0x0/{pass} -j DROP", described("Drop if no policies passed packet"))));
             }
-            for profile in [format!("kns.{}", w.namespace), format!("ksa.{}.default", w.namespace)]
-            {
+            for profile in [format!("kns.{}", w.namespace), format!("ksa.{}.default", w.namespace)] {
                 filter.add(&chain, r("", format!("-j {}", chain_name(prof_prefix, &profile))));
-                filter.add(
-                    &chain,
-                    r(
-                        "",
-                        format!(
-                            "{} -m mark --mark {acc} -j RETURN",
-                            described("Return if profile accepted")
-                        ),
-                    ),
-                );
+                filter.add(&chain, r("", format!("{} -m mark --mark {acc} -j RETURN", described("Return if profile accepted"))));
             }
-            filter.add(
-                &chain,
-                r("", format!("{} -j DROP", described("Drop if no profiles matched"))),
-            );
+            filter.add(&chain, r("", format!("{} -j DROP", described("Drop if no profiles matched"))));
         }
     }
 
@@ -639,11 +517,7 @@ pub fn synthetic(n_workloads: usize, seed: u64) -> CalicoSynthetic {
     for i in 0..n_workloads {
         let ns = format!("ns-{:03}", rng.below(n_ns as u64));
         let app = apps[rng.below(apps.len() as u64) as usize];
-        cfg.workloads.push(Workload {
-            namespace: ns,
-            name: format!("{app}-{i}-{:05x}", rng.below(1 << 20)),
-            ip: Ipv4Addr::from(base + i as u32),
-        });
+        cfg.workloads.push(Workload { namespace: ns, name: format!("{app}-{i}-{:05x}", rng.below(1 << 20)), ip: Ipv4Addr::from(base + i as u32) });
     }
     let mut used: Vec<&str> = cfg.workloads.iter().map(|w| w.namespace.as_str()).collect();
     used.sort_unstable();
@@ -673,10 +547,7 @@ mod tests {
         // The corpus felix dump clears 0x1b0000 in raw and 0x1a0000 in cali-FORWARD and uses
         // 0x80000 for the workload rpf mark.
         let m = Marks::from_mask(0xffff_0000);
-        assert_eq!(
-            (m.accept, m.pass, m.drop, m.scratch0, m.scratch1),
-            (0x10000, 0x20000, 0x40000, 0x80000, 0x100000)
-        );
+        assert_eq!((m.accept, m.pass, m.drop, m.scratch0, m.scratch1), (0x10000, 0x20000, 0x40000, 0x80000, 0x100000));
         let d = render(&CalicoConfig::default()).iptables;
         assert!(d.contains("-A cali-PREROUTING -m comment --comment \"cali:"));
         assert!(d.contains("-j MARK --set-xmark 0x0/0x1b0000"));
@@ -706,34 +577,16 @@ mod tests {
     #[test]
     fn workload_chains_have_the_shape_of_a_real_felix_node() {
         let fixture = include_str!("testdata/aks-calico-per-pod-chains.rules");
-        let expected: Vec<String> = fixture
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .map(|l| shape(l, "azve0cf0fbcf9f"))
-            .collect();
-        let w = Workload {
-            namespace: "demo".into(),
-            name: "nginx".into(),
-            ip: Ipv4Addr::new(10, 224, 0, 5),
-        };
+        let expected: Vec<String> = fixture.lines().filter(|l| !l.starts_with('#')).map(|l| shape(l, "azve0cf0fbcf9f")).collect();
+        let w = Workload { namespace: "demo".into(), name: "nginx".into(), ip: Ipv4Addr::new(10, 224, 0, 5) };
         let iface = w.iface();
         let cfg = CalicoConfig {
             encapsulation: Encapsulation::BOTH,
             workloads: vec![w],
-            policies: vec![NamespacePolicy {
-                namespace: "demo".into(),
-                name: "allow-nginx".into(),
-                tcp_port: 80,
-                egress: false,
-            }],
+            policies: vec![NamespacePolicy { namespace: "demo".into(), name: "allow-nginx".into(), tcp_port: 80, egress: false }],
             ..CalicoConfig::default()
         };
-        let got: Vec<String> = render(&cfg)
-            .iptables
-            .lines()
-            .filter(|l| l.contains(iface.as_str()))
-            .map(|l| shape(l, &iface))
-            .collect();
+        let got: Vec<String> = render(&cfg).iptables.lines().filter(|l| l.contains(iface.as_str())).map(|l| shape(l, &iface)).collect();
         assert_eq!(got, expected);
     }
 
@@ -751,10 +604,7 @@ mod tests {
         let expected = normal(include_str!("testdata/calico-felix-fv-no-workloads.rules"), "\u{1}");
         let cfg = CalicoConfig { masq_pools: Vec::new(), ..CalicoConfig::default() };
         let generated = render(&cfg).iptables;
-        let got: Vec<String> = normal(&generated, "\u{1}")
-            .into_iter()
-            .filter(|l| !l.contains("Allow IPv4 VXLAN packets"))
-            .collect();
+        let got: Vec<String> = normal(&generated, "\u{1}").into_iter().filter(|l| !l.contains("Allow IPv4 VXLAN packets")).collect();
         assert_eq!(got, expected);
     }
 

@@ -108,14 +108,7 @@ pub struct ServiceSpec {
 
 impl ServiceSpec {
     /// A plain ClusterIP service port with no endpoints; fill the rest as needed.
-    pub fn cluster_ip(
-        namespace: &str,
-        name: &str,
-        port_name: &str,
-        protocol: Protocol,
-        cluster_ip: Ipv4Addr,
-        port: u16,
-    ) -> Self {
+    pub fn cluster_ip(namespace: &str, name: &str, port_name: &str, protocol: Protocol, cluster_ip: Ipv4Addr, port: u16) -> Self {
         ServiceSpec {
             namespace: namespace.to_string(),
             name: name.to_string(),
@@ -164,16 +157,11 @@ impl ServiceSpec {
 
     /// `KUBE-SEP-` + hash16(svcPortName + proto + "IP:port").
     pub fn sep_chain(&self, ep: &Endpoint) -> String {
-        format!(
-            "KUBE-SEP-{}",
-            hash16(&format!("{}{}{}", self.port_name_string(), self.protocol.as_str(), ep.addr()))
-        )
+        format!("KUBE-SEP-{}", hash16(&format!("{}{}{}", self.port_name_string(), self.protocol.as_str(), ep.addr())))
     }
 
     pub fn externally_accessible(&self) -> bool {
-        self.node_port.is_some()
-            || !self.external_ips.is_empty()
-            || !self.load_balancer_ips.is_empty()
+        self.node_port.is_some() || !self.external_ips.is_empty() || !self.load_balancer_ips.is_empty()
     }
 
     pub fn local_endpoints(&self) -> impl Iterator<Item = &Endpoint> {
@@ -263,10 +251,7 @@ pub fn render_with_stats(cfg: &KubeProxyConfig) -> (String, DumpStats) {
     // Jumps are inserted at position 1 by kube-proxy (and kubelet for KUBE-FIREWALL), which
     // leaves them in this order (kube-proxy.md §3, "Typical built-in order").
     filter.rule("INPUT", format!("{new} {lbfw} -j KUBE-PROXY-FIREWALL"));
-    filter.rule(
-        "INPUT",
-        format!("{} -j KUBE-NODEPORTS", comment("kubernetes health check service ports")),
-    );
+    filter.rule("INPUT", format!("{} -j KUBE-NODEPORTS", comment("kubernetes health check service ports")));
     filter.rule("INPUT", format!("{new} {ext_portals} -j KUBE-EXTERNAL-SERVICES"));
     filter.rule("INPUT", "-j KUBE-FIREWALL".to_string());
     filter.rule("FORWARD", format!("{new} {lbfw} -j KUBE-PROXY-FIREWALL"));
@@ -278,70 +263,34 @@ pub fn render_with_stats(cfg: &KubeProxyConfig) -> (String, DumpStats) {
     filter.rule("OUTPUT", "-j KUBE-FIREWALL".to_string());
     filter.rule(
         "KUBE-FIREWALL",
-        format!(
-            "! -s 127.0.0.0/8 -d 127.0.0.0/8 {} -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP",
-            comment("block incoming localnet connections")
-        ),
+        format!("! -s 127.0.0.0/8 -d 127.0.0.0/8 {} -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP", comment("block incoming localnet connections")),
     );
     filter.rule("KUBE-FORWARD", "-m conntrack --ctstate INVALID -j DROP".to_string());
-    filter.rule(
-        "KUBE-FORWARD",
-        format!(
-            "{} -m mark --mark {m}/{m} -j ACCEPT",
-            comment("kubernetes forwarding rules"),
-            m = hex(masq)
-        ),
-    );
-    filter.rule(
-        "KUBE-FORWARD",
-        format!(
-            "{} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
-            comment("kubernetes forwarding conntrack rule")
-        ),
-    );
+    filter.rule("KUBE-FORWARD", format!("{} -m mark --mark {m}/{m} -j ACCEPT", comment("kubernetes forwarding rules"), m = hex(masq)));
+    filter.rule("KUBE-FORWARD", format!("{} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT", comment("kubernetes forwarding conntrack rule")));
 
     let mut nat = Table::new("nat");
-    for c in [
-        "KUBE-KUBELET-CANARY",
-        "KUBE-MARK-MASQ",
-        "KUBE-NODEPORTS",
-        "KUBE-POSTROUTING",
-        "KUBE-PROXY-CANARY",
-        "KUBE-SERVICES",
-    ] {
+    for c in ["KUBE-KUBELET-CANARY", "KUBE-MARK-MASQ", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-PROXY-CANARY", "KUBE-SERVICES"] {
         nat.chain(c);
     }
     nat.rule("PREROUTING", format!("{portals} -j KUBE-SERVICES"));
     nat.rule("OUTPUT", format!("{portals} -j KUBE-SERVICES"));
-    nat.rule(
-        "POSTROUTING",
-        format!("{} -j KUBE-POSTROUTING", comment("kubernetes postrouting rules")),
-    );
+    nat.rule("POSTROUTING", format!("{} -j KUBE-POSTROUTING", comment("kubernetes postrouting rules")));
     // --or-mark / --xor-mark are saved as --set-xmark (libxt_MARK mark_tg_save).
     nat.rule("KUBE-MARK-MASQ", format!("-j MARK --set-xmark {m}/{m}", m = hex(masq)));
     nat.rule("KUBE-POSTROUTING", format!("-m mark ! --mark {m}/{m} -j RETURN", m = hex(masq)));
     nat.rule("KUBE-POSTROUTING", format!("-j MARK --set-xmark {}/0x0", hex(masq)));
-    nat.rule(
-        "KUBE-POSTROUTING",
-        format!(
-            "{} -j MASQUERADE --random-fully",
-            comment("kubernetes service traffic requiring SNAT")
-        ),
-    );
+    nat.rule("KUBE-POSTROUTING", format!("{} -j MASQUERADE --random-fully", comment("kubernetes service traffic requiring SNAT")));
 
     for svc in &cfg.services {
         render_service(cfg, svc, large, &mut nat, &mut filter);
     }
     nat.rule(
         "KUBE-SERVICES",
-        format!(
-            "{} -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS",
-            comment("kubernetes service nodeports; NOTE: this must be the last rule in this chain")
-        ),
+        format!("{} -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS", comment("kubernetes service nodeports; NOTE: this must be the last rule in this chain")),
     );
 
-    let mut out =
-        String::with_capacity([&mangle, &filter, &nat].iter().map(|t| t.text_len() + 256).sum());
+    let mut out = String::with_capacity([&mangle, &filter, &nat].iter().map(|t| t.text_len() + 256).sum());
     for t in [&mangle, &filter, &nat] {
         t.write(&mut out, cfg.header.as_ref());
     }
@@ -363,13 +312,7 @@ fn dst_port(ip: Ipv4Addr, proto: &str, comment_text: &str, port: u16) -> String 
     format!("-d {ip}/32 -p {proto} {} -m {proto} --dport {port}", comment(comment_text))
 }
 
-fn render_service(
-    cfg: &KubeProxyConfig,
-    svc: &ServiceSpec,
-    large: bool,
-    nat: &mut Table,
-    filter: &mut Table,
-) {
+fn render_service(cfg: &KubeProxyConfig, svc: &ServiceSpec, large: bool, nat: &mut Table, filter: &mut Table) {
     let spn = svc.port_name_string();
     let proto = svc.protocol.as_str();
     let svc_chain = svc.svc_chain();
@@ -378,8 +321,7 @@ fn render_service(
     let fw_chain = svc.fw_chain();
 
     // Each endpoint with its KUBE-SEP chain name, hashed once.
-    let eps: Vec<(&Endpoint, String)> =
-        svc.endpoints.iter().map(|e| (e, svc.sep_chain(e))).collect();
+    let eps: Vec<(&Endpoint, String)> = svc.endpoints.iter().map(|e| (e, svc.sep_chain(e))).collect();
     let local: Vec<&(&Endpoint, String)> = eps.iter().filter(|(e, _)| e.local).collect();
     let has_endpoints = !svc.endpoints.is_empty();
     let internal_local = svc.internal_traffic_policy == TrafficPolicy::Local;
@@ -394,116 +336,58 @@ fn render_service(
     let internal_chain = if internal_local { &svl_chain } else { &svc_chain };
     let external_policy_chain = if external_local { &svl_chain } else { &svc_chain };
     let uses_ext_chain = has_endpoints && accessible;
-    let uses_fw = has_endpoints
-        && !svc.load_balancer_ips.is_empty()
-        && !svc.load_balancer_source_ranges.is_empty();
+    let uses_fw = has_endpoints && !svc.load_balancer_ips.is_empty() && !svc.load_balancer_source_ranges.is_empty();
     let lb_chain = if uses_fw { &fw_chain } else { &ext_chain };
 
     let reject = "REJECT --reject-with icmp-port-unreachable";
-    let (int_target, int_comment) = if !has_endpoints {
-        (reject, format!("{spn} has no endpoints"))
-    } else {
-        ("DROP", format!("{spn} has no local endpoints"))
-    };
-    let (ext_target, ext_comment) = if !has_endpoints {
-        (reject, format!("{spn} has no endpoints"))
-    } else {
-        ("DROP", format!("{spn} has no local endpoints"))
-    };
+    let (int_target, int_comment) =
+        if !has_endpoints { (reject, format!("{spn} has no endpoints")) } else { ("DROP", format!("{spn} has no local endpoints")) };
+    let (ext_target, ext_comment) =
+        if !has_endpoints { (reject, format!("{spn} has no endpoints")) } else { ("DROP", format!("{spn} has no local endpoints")) };
 
     // Capture the cluster IP.
     if has_internal {
-        nat.rule(
-            "KUBE-SERVICES",
-            format!(
-                "{} -j {internal_chain}",
-                dst_port(svc.cluster_ip, proto, &format!("{spn} cluster IP"), svc.port)
-            ),
-        );
+        nat.rule("KUBE-SERVICES", format!("{} -j {internal_chain}", dst_port(svc.cluster_ip, proto, &format!("{spn} cluster IP"), svc.port)));
     } else {
-        filter.rule(
-            "KUBE-SERVICES",
-            format!("{} -j {int_target}", dst_port(svc.cluster_ip, proto, &int_comment, svc.port)),
-        );
+        filter.rule("KUBE-SERVICES", format!("{} -j {int_target}", dst_port(svc.cluster_ip, proto, &int_comment, svc.port)));
     }
     // Capture external IPs.
     for ip in &svc.external_ips {
         if has_endpoints {
-            nat.rule(
-                "KUBE-SERVICES",
-                format!(
-                    "{} -j {ext_chain}",
-                    dst_port(*ip, proto, &format!("{spn} external IP"), svc.port)
-                ),
-            );
+            nat.rule("KUBE-SERVICES", format!("{} -j {ext_chain}", dst_port(*ip, proto, &format!("{spn} external IP"), svc.port)));
         }
         if !has_external {
-            filter.rule(
-                "KUBE-EXTERNAL-SERVICES",
-                format!("{} -j {ext_target}", dst_port(*ip, proto, &ext_comment, svc.port)),
-            );
+            filter.rule("KUBE-EXTERNAL-SERVICES", format!("{} -j {ext_target}", dst_port(*ip, proto, &ext_comment, svc.port)));
         }
     }
     // Capture load-balancer ingress IPs.
     for ip in &svc.load_balancer_ips {
         if has_endpoints {
-            nat.rule(
-                "KUBE-SERVICES",
-                format!(
-                    "{} -j {lb_chain}",
-                    dst_port(*ip, proto, &format!("{spn} loadbalancer IP"), svc.port)
-                ),
-            );
+            nat.rule("KUBE-SERVICES", format!("{} -j {lb_chain}", dst_port(*ip, proto, &format!("{spn} loadbalancer IP"), svc.port)));
         }
         if uses_fw {
-            filter.rule(
-                "KUBE-PROXY-FIREWALL",
-                format!(
-                    "{} -j DROP",
-                    dst_port(
-                        *ip,
-                        proto,
-                        &format!("{spn} traffic not accepted by {fw_chain}"),
-                        svc.port
-                    )
-                ),
-            );
+            filter.rule("KUBE-PROXY-FIREWALL", format!("{} -j DROP", dst_port(*ip, proto, &format!("{spn} traffic not accepted by {fw_chain}"), svc.port)));
         }
     }
     if !has_external {
         for ip in &svc.load_balancer_ips {
-            filter.rule(
-                "KUBE-EXTERNAL-SERVICES",
-                format!("{} -j {ext_target}", dst_port(*ip, proto, &ext_comment, svc.port)),
-            );
+            filter.rule("KUBE-EXTERNAL-SERVICES", format!("{} -j {ext_target}", dst_port(*ip, proto, &ext_comment, svc.port)));
         }
     }
     // Capture node ports.
     if let Some(np) = svc.node_port {
         if has_endpoints {
-            nat.rule(
-                "KUBE-NODEPORTS",
-                format!("-p {proto} {} -m {proto} --dport {np} -j {ext_chain}", comment(&spn)),
-            );
+            nat.rule("KUBE-NODEPORTS", format!("-p {proto} {} -m {proto} --dport {np} -j {ext_chain}", comment(&spn)));
         }
         if !has_external {
             filter.rule(
                 "KUBE-EXTERNAL-SERVICES",
-                format!(
-                    "-p {proto} {} -m addrtype --dst-type LOCAL -m {proto} --dport {np} -j {ext_target}",
-                    comment(&ext_comment)
-                ),
+                format!("-p {proto} {} -m addrtype --dst-type LOCAL -m {proto} --dport {np} -j {ext_target}", comment(&ext_comment)),
             );
         }
     }
     if let Some(hc) = svc.health_check_node_port {
-        filter.rule(
-            "KUBE-NODEPORTS",
-            format!(
-                "-p tcp {} -m tcp --dport {hc} -j ACCEPT",
-                comment(&format!("{spn} health check node port"))
-            ),
-        );
+        filter.rule("KUBE-NODEPORTS", format!("-p tcp {} -m tcp --dport {hc} -j ACCEPT", comment(&format!("{spn} health check node port"))));
     }
     if !has_endpoints {
         return;
@@ -529,36 +413,18 @@ fn render_service(
     if uses_ext_chain {
         nat.chain(&ext_chain);
         if !external_local {
-            nat.rule(
-                &ext_chain,
-                format!(
-                    "{} -j KUBE-MARK-MASQ",
-                    comment(&format!("masquerade traffic for {spn} external destinations"))
-                ),
-            );
+            nat.rule(&ext_chain, format!("{} -j KUBE-MARK-MASQ", comment(&format!("masquerade traffic for {spn} external destinations"))));
         } else {
             if let Some(cidr) = pod_source {
-                nat.rule(
-                    &ext_chain,
-                    format!(
-                        "-s {cidr} {} -j {svc_chain}",
-                        comment(&format!("pod traffic for {spn} external destinations"))
-                    ),
-                );
+                nat.rule(&ext_chain, format!("-s {cidr} {} -j {svc_chain}", comment(&format!("pod traffic for {spn} external destinations"))));
             }
             nat.rule(
                 &ext_chain,
-                format!(
-                    "{} -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ",
-                    comment(&format!("masquerade LOCAL traffic for {spn} external destinations"))
-                ),
+                format!("{} -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ", comment(&format!("masquerade LOCAL traffic for {spn} external destinations"))),
             );
             nat.rule(
                 &ext_chain,
-                format!(
-                    "{} -m addrtype --src-type LOCAL -j {svc_chain}",
-                    comment(&format!("route LOCAL traffic for {spn} external destinations"))
-                ),
+                format!("{} -m addrtype --src-type LOCAL -j {svc_chain}", comment(&format!("route LOCAL traffic for {spn} external destinations"))),
             );
         }
         if has_external {
@@ -579,10 +445,7 @@ fn render_service(
                 nat.rule(&fw_chain, format!("-s {ip}/32 {c} -j {ext_chain}"));
             }
         }
-        nat.rule(
-            &fw_chain,
-            comment(&format!("other traffic to {spn} will be dropped by KUBE-PROXY-FIREWALL")),
-        );
+        nat.rule(&fw_chain, comment(&format!("other traffic to {spn} will be dropped by KUBE-PROXY-FIREWALL")));
     }
 
     let all: Vec<&(&Endpoint, String)> = eps.iter().collect();
@@ -600,31 +463,15 @@ fn render_service(
     let svc_comment = if large { String::new() } else { format!(" {}", comment(&spn)) };
     for (ep, sep) in reachable.iter().map(|p| (p.0, &p.1)) {
         nat.rule(sep, format!("-s {}/32{svc_comment} -j KUBE-MARK-MASQ", ep.ip));
-        let recent = if svc.session_affinity_seconds.is_some() {
-            format!(" -m recent --set --name {sep} --mask 255.255.255.255 --rsource")
-        } else {
-            String::new()
-        };
-        nat.rule(
-            sep,
-            format!(
-                "-p {proto}{svc_comment}{recent} -m {proto} -j DNAT --to-destination {}",
-                ep.addr()
-            ),
-        );
+        let recent =
+            if svc.session_affinity_seconds.is_some() { format!(" -m recent --set --name {sep} --mask 255.255.255.255 --rsource") } else { String::new() };
+        nat.rule(sep, format!("-p {proto}{svc_comment}{recent} -m {proto} -j DNAT --to-destination {}", ep.addr()));
     }
 }
 
 /// proxier.go `writeServiceToEndpointRules`: affinity checks first, then one statistic jump per
 /// endpoint with probability 1/(n-i), the last one unconditional.
-fn service_to_endpoints(
-    svc: &ServiceSpec,
-    spn: &str,
-    large: bool,
-    chain: &str,
-    endpoints: &[&(&Endpoint, String)],
-    nat: &mut Table,
-) {
+fn service_to_endpoints(svc: &ServiceSpec, spn: &str, large: bool, chain: &str, endpoints: &[&(&Endpoint, String)], nat: &mut Table) {
     let c = |ep: &Endpoint| {
         if large {
             String::new()
@@ -634,22 +481,12 @@ fn service_to_endpoints(
     };
     if let Some(seconds) = svc.session_affinity_seconds {
         for (ep, sep) in endpoints.iter().map(|p| (p.0, &p.1)) {
-            nat.rule(
-                chain,
-                format!(
-                    "{}-m recent --rcheck --seconds {seconds} --reap --name {sep} --mask 255.255.255.255 --rsource -j {sep}",
-                    c(ep)
-                ),
-            );
+            nat.rule(chain, format!("{}-m recent --rcheck --seconds {seconds} --reap --name {sep} --mask 255.255.255.255 --rsource -j {sep}", c(ep)));
         }
     }
     let n = endpoints.len();
     for (i, (ep, sep)) in endpoints.iter().map(|p| (p.0, &p.1)).enumerate() {
-        let stat = if i + 1 < n {
-            format!("-m statistic --mode random --probability {} ", probability(n - i))
-        } else {
-            String::new()
-        };
+        let stat = if i + 1 < n { format!("-m statistic --mode random --probability {} ", probability(n - i)) } else { String::new() };
         nat.rule(chain, format!("{}{stat}-j {sep}", c(ep)));
     }
 }
@@ -658,42 +495,21 @@ fn service_to_endpoints(
 pub fn doc_example() -> KubeProxyConfig {
     let ip = |a, b, c, d| Ipv4Addr::new(a, b, c, d);
     let ep = |a, b, c, d, port, local| Endpoint { ip: Ipv4Addr::new(a, b, c, d), port, local };
-    let mut kubernetes = ServiceSpec::cluster_ip(
-        "default",
-        "kubernetes",
-        "https",
-        Protocol::Tcp,
-        ip(10, 96, 0, 1),
-        443,
-    );
+    let mut kubernetes = ServiceSpec::cluster_ip("default", "kubernetes", "https", Protocol::Tcp, ip(10, 96, 0, 1), 443);
     kubernetes.endpoints = vec![ep(192, 168, 0, 5, 6443, false)];
-    let mut dns = ServiceSpec::cluster_ip(
-        "kube-system",
-        "kube-dns",
-        "dns",
-        Protocol::Udp,
-        ip(10, 96, 0, 10),
-        53,
-    );
+    let mut dns = ServiceSpec::cluster_ip("kube-system", "kube-dns", "dns", Protocol::Udp, ip(10, 96, 0, 10), 53);
     dns.endpoints = vec![ep(10, 244, 1, 3, 53, true), ep(10, 244, 2, 4, 53, false)];
-    let mut web =
-        ServiceSpec::cluster_ip("shop", "web", "http", Protocol::Tcp, ip(10, 96, 12, 34), 80);
+    let mut web = ServiceSpec::cluster_ip("shop", "web", "http", Protocol::Tcp, ip(10, 96, 12, 34), 80);
     web.node_port = Some(30080);
-    web.endpoints = vec![
-        ep(10, 244, 1, 7, 8080, true),
-        ep(10, 244, 2, 9, 8080, false),
-        ep(10, 244, 3, 2, 8080, false),
-    ];
-    let mut api =
-        ServiceSpec::cluster_ip("shop", "api", "https", Protocol::Tcp, ip(10, 96, 7, 7), 443);
+    web.endpoints = vec![ep(10, 244, 1, 7, 8080, true), ep(10, 244, 2, 9, 8080, false), ep(10, 244, 3, 2, 8080, false)];
+    let mut api = ServiceSpec::cluster_ip("shop", "api", "https", Protocol::Tcp, ip(10, 96, 7, 7), 443);
     api.node_port = Some(31443);
     api.load_balancer_ips = vec![ip(203, 0, 113, 10)];
     api.load_balancer_source_ranges = vec!["198.51.100.0/24".parse().unwrap_or_default()];
     api.external_traffic_policy = TrafficPolicy::Local;
     api.health_check_node_port = Some(32000);
     api.endpoints = vec![ep(10, 244, 1, 8, 8443, true), ep(10, 244, 2, 10, 8443, false)];
-    let empty =
-        ServiceSpec::cluster_ip("shop", "empty", "http", Protocol::Tcp, ip(10, 96, 50, 50), 80);
+    let empty = ServiceSpec::cluster_ip("shop", "empty", "http", Protocol::Tcp, ip(10, 96, 50, 50), 80);
     KubeProxyConfig {
         node_ip: ip(192, 168, 0, 10),
         cluster_cidr: "10.244.0.0/16".parse().unwrap_or_default(),
@@ -711,53 +527,29 @@ pub fn showcase() -> KubeProxyConfig {
     let mut cfg = doc_example();
     let ip = |a, b, c, d| Ipv4Addr::new(a, b, c, d);
     let ep = |a, b, c, d, port, local| Endpoint { ip: Ipv4Addr::new(a, b, c, d), port, local };
-    let mut ext =
-        ServiceSpec::cluster_ip("shop", "ext", "http", Protocol::Tcp, ip(10, 96, 20, 1), 80);
+    let mut ext = ServiceSpec::cluster_ip("shop", "ext", "http", Protocol::Tcp, ip(10, 96, 20, 1), 80);
     ext.external_ips = vec![ip(192, 0, 2, 50)];
     ext.endpoints = vec![ep(10, 244, 2, 20, 8080, false)];
-    let mut sticky =
-        ServiceSpec::cluster_ip("shop", "sticky", "http", Protocol::Tcp, ip(10, 96, 20, 2), 80);
+    let mut sticky = ServiceSpec::cluster_ip("shop", "sticky", "http", Protocol::Tcp, ip(10, 96, 20, 2), 80);
     sticky.session_affinity_seconds = Some(10800);
-    sticky.endpoints = vec![
-        ep(10, 244, 1, 21, 8080, true),
-        ep(10, 244, 2, 21, 8080, false),
-        ep(10, 244, 3, 21, 8080, false),
-        ep(10, 244, 4, 21, 8080, false),
-    ];
-    let mut remote_only = ServiceSpec::cluster_ip(
-        "shop",
-        "remote-only",
-        "http",
-        Protocol::Tcp,
-        ip(10, 96, 20, 3),
-        80,
-    );
+    sticky.endpoints = vec![ep(10, 244, 1, 21, 8080, true), ep(10, 244, 2, 21, 8080, false), ep(10, 244, 3, 21, 8080, false), ep(10, 244, 4, 21, 8080, false)];
+    let mut remote_only = ServiceSpec::cluster_ip("shop", "remote-only", "http", Protocol::Tcp, ip(10, 96, 20, 3), 80);
     remote_only.node_port = Some(30300);
     remote_only.external_traffic_policy = TrafficPolicy::Local;
     remote_only.external_ips = vec![ip(192, 0, 2, 51)];
     remote_only.endpoints = vec![ep(10, 244, 2, 22, 8080, false)];
-    let mut itp =
-        ServiceSpec::cluster_ip("shop", "node-local", "http", Protocol::Tcp, ip(10, 96, 20, 4), 80);
+    let mut itp = ServiceSpec::cluster_ip("shop", "node-local", "http", Protocol::Tcp, ip(10, 96, 20, 4), 80);
     itp.internal_traffic_policy = TrafficPolicy::Local;
     itp.endpoints = vec![ep(10, 244, 1, 23, 8080, true), ep(10, 244, 2, 23, 8080, false)];
-    let mut itp_none = ServiceSpec::cluster_ip(
-        "shop",
-        "node-local-none",
-        "http",
-        Protocol::Tcp,
-        ip(10, 96, 20, 5),
-        80,
-    );
+    let mut itp_none = ServiceSpec::cluster_ip("shop", "node-local-none", "http", Protocol::Tcp, ip(10, 96, 20, 5), 80);
     itp_none.internal_traffic_policy = TrafficPolicy::Local;
     itp_none.endpoints = vec![ep(10, 244, 2, 24, 8080, false)];
-    let mut lb =
-        ServiceSpec::cluster_ip("shop", "internal-lb", "", Protocol::Sctp, ip(10, 96, 20, 6), 9000);
+    let mut lb = ServiceSpec::cluster_ip("shop", "internal-lb", "", Protocol::Sctp, ip(10, 96, 20, 6), 9000);
     lb.node_port = Some(30301);
     lb.load_balancer_ips = vec![ip(198, 51, 100, 60), ip(198, 51, 100, 61)];
     lb.load_balancer_source_ranges = vec!["192.168.0.0/16".parse().unwrap_or_default()];
     lb.endpoints = vec![ep(10, 244, 1, 25, 9000, true), ep(10, 244, 3, 25, 9000, false)];
-    let mut lb_empty =
-        ServiceSpec::cluster_ip("shop", "lb-empty", "https", Protocol::Tcp, ip(10, 96, 20, 7), 443);
+    let mut lb_empty = ServiceSpec::cluster_ip("shop", "lb-empty", "https", Protocol::Tcp, ip(10, 96, 20, 7), 443);
     lb_empty.node_port = Some(30302);
     lb_empty.load_balancer_ips = vec![ip(203, 0, 113, 70)];
     lb_empty.external_ips = vec![ip(192, 0, 2, 52)];
@@ -861,12 +653,7 @@ impl PublicPool {
 /// 192.168.0.10 with pods in 10.0.1.0/24, service IPs from 10.96.0.0/12, node ports from
 /// 30000, "public" LB and external IPs from the documentation ranges. Service port 0 is
 /// `default/kubernetes:https` (endpoints on the control-plane node IPs).
-pub fn synthetic_with(
-    n_services: usize,
-    endpoints_per_service: usize,
-    seed: u64,
-    mix: &SyntheticMix,
-) -> Synthetic {
+pub fn synthetic_with(n_services: usize, endpoints_per_service: usize, seed: u64, mix: &SyntheticMix) -> Synthetic {
     let mut rng = SplitMix64::new(seed);
     let total = n_services * endpoints_per_service;
     // About 30 endpoints per node, at least 3 nodes, at most what a /10 of /24s holds.
@@ -878,8 +665,7 @@ pub fn synthetic_with(
         node_pod_cidr: Ipv4Net::new(Ipv4Addr::new(10, 0, 1, 0), 24).unwrap_or_default(),
         ..KubeProxyConfig::default()
     };
-    let names =
-        ["web", "api", "auth", "cart", "search", "db", "cache", "queue", "metrics", "gateway"];
+    let names = ["web", "api", "auth", "cart", "search", "db", "cache", "queue", "metrics", "gateway"];
     let port_choices: [(u16, u16, &str); 8] = [
         (80, 8080, "http"),
         (443, 8443, "https"),
@@ -904,14 +690,7 @@ pub fn synthetic_with(
 
     for i in 0..n_services {
         let mut svc = if i == 0 {
-            ServiceSpec::cluster_ip(
-                "default",
-                "kubernetes",
-                "https",
-                Protocol::Tcp,
-                Ipv4Addr::new(10, 96, 0, 1),
-                443,
-            )
+            ServiceSpec::cluster_ip("default", "kubernetes", "https", Protocol::Tcp, Ipv4Addr::new(10, 96, 0, 1), 443)
         } else {
             let (port, _, pname) = port_choices[rng.below(port_choices.len() as u64) as usize];
             let pname = if rng.chance(mix.unnamed_port_pct, 100) { "" } else { pname };
@@ -925,11 +704,7 @@ pub fn synthetic_with(
                 port,
             )
         };
-        let target_port = port_choices
-            .iter()
-            .find(|(p, _, _)| *p == svc.port)
-            .map(|(_, t, _)| *t)
-            .unwrap_or(svc.port);
+        let target_port = port_choices.iter().find(|(p, _, _)| *p == svc.port).map(|(_, t, _)| *t).unwrap_or(svc.port);
 
         if i > 0 {
             if rng.chance(mix.load_balancer_pct, 100) {
@@ -940,12 +715,9 @@ pub fn synthetic_with(
                     svc.health_check_node_port = take_node_port();
                 }
                 if rng.chance(mix.lb_source_ranges_pct, 100) {
-                    svc.load_balancer_source_ranges
-                        .push(Ipv4Net::new(Ipv4Addr::new(198, 51, 100, 0), 24).unwrap_or_default());
+                    svc.load_balancer_source_ranges.push(Ipv4Net::new(Ipv4Addr::new(198, 51, 100, 0), 24).unwrap_or_default());
                     if rng.chance(1, 2) {
-                        svc.load_balancer_source_ranges.push(
-                            Ipv4Net::new(Ipv4Addr::new(203, 0, 113, 0), 25).unwrap_or_default(),
-                        );
+                        svc.load_balancer_source_ranges.push(Ipv4Net::new(Ipv4Addr::new(203, 0, 113, 0), 25).unwrap_or_default());
                     }
                 }
             } else if rng.chance(mix.node_port_pct, 100) {
@@ -972,19 +744,11 @@ pub fn synthetic_with(
                 let ep = if i == 0 {
                     // The API server runs on the control-plane nodes' own addresses.
                     let k = svc.endpoints.len() as u32;
-                    Endpoint {
-                        ip: Ipv4Addr::from(u32::from(Ipv4Addr::new(192, 168, 0, 2)) + k),
-                        port: 6443,
-                        local: false,
-                    }
+                    Endpoint { ip: Ipv4Addr::from(u32::from(Ipv4Addr::new(192, 168, 0, 2)) + k), port: 6443, local: false }
                 } else {
                     let node = rng.below(nodes);
                     let host = 2 + rng.below(253) as u8;
-                    Endpoint {
-                        ip: Ipv4Addr::new(10, (node >> 8) as u8, (node & 0xff) as u8, host),
-                        port: target_port,
-                        local: node == this_node,
-                    }
+                    Endpoint { ip: Ipv4Addr::new(10, (node >> 8) as u8, (node & 0xff) as u8, host), port: target_port, local: node == this_node }
                 };
                 if seen.insert(ep.ip) {
                     svc.endpoints.push(ep);
@@ -1010,14 +774,7 @@ mod tests {
         assert_eq!(hash16("ns1/svc1:p80tcp"), "XPGD46QRK7WJZT7O");
         assert_eq!(hash16("default/kubernetes:httpstcp"), "NPX46M4PTMTKRN6Y");
         assert_eq!(hash16("ns1/svc1:p80tcp10.180.0.1:80"), "SXIVWICOYRO3J4NJ");
-        let svc = ServiceSpec::cluster_ip(
-            "ns1",
-            "svc1",
-            "p80",
-            Protocol::Tcp,
-            Ipv4Addr::new(172, 30, 0, 41),
-            80,
-        );
+        let svc = ServiceSpec::cluster_ip("ns1", "svc1", "p80", Protocol::Tcp, Ipv4Addr::new(172, 30, 0, 41), 80);
         assert_eq!(svc.svc_chain(), "KUBE-SVC-XPGD46QRK7WJZT7O");
         assert_eq!(svc.fw_chain(), "KUBE-FW-XPGD46QRK7WJZT7O");
         let ep = Endpoint { ip: Ipv4Addr::new(10, 180, 0, 1), port: 80, local: true };
@@ -1028,67 +785,27 @@ mod tests {
     fn chain_hashes_match_a_real_node() {
         // From the corpus dump kind-kindnet-kubeproxy-worker-tanjunchen-blog.rules (iptables-save
         // of a kind worker running kube-proxy in iptables mode).
-        let dns_tcp = ServiceSpec::cluster_ip(
-            "kube-system",
-            "kube-dns",
-            "dns-tcp",
-            Protocol::Tcp,
-            Ipv4Addr::new(10, 96, 0, 10),
-            53,
-        );
+        let dns_tcp = ServiceSpec::cluster_ip("kube-system", "kube-dns", "dns-tcp", Protocol::Tcp, Ipv4Addr::new(10, 96, 0, 10), 53);
         assert_eq!(dns_tcp.svc_chain(), "KUBE-SVC-ERIFXISQEP7F7OF4");
         let ep = Endpoint { ip: Ipv4Addr::new(10, 244, 0, 3), port: 53, local: true };
         assert_eq!(dns_tcp.sep_chain(&ep), "KUBE-SEP-ZXMNUKOKXUTL2MK2");
-        let api = ServiceSpec::cluster_ip(
-            "default",
-            "kubernetes",
-            "https",
-            Protocol::Tcp,
-            Ipv4Addr::new(10, 96, 0, 1),
-            443,
-        );
+        let api = ServiceSpec::cluster_ip("default", "kubernetes", "https", Protocol::Tcp, Ipv4Addr::new(10, 96, 0, 1), 443);
         let ep = Endpoint { ip: Ipv4Addr::new(172, 18, 0, 3), port: 6443, local: false };
         assert_eq!(api.sep_chain(&ep), "KUBE-SEP-QKX4QX54UKWK6JIY");
     }
 
     #[test]
     fn reproduces_the_kube_proxy_rules_of_a_real_kind_worker() {
-        let expected: Vec<&str> = include_str!("testdata/kind-worker-kube-proxy-rules.txt")
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .collect();
+        let expected: Vec<&str> = include_str!("testdata/kind-worker-kube-proxy-rules.txt").lines().filter(|l| !l.starts_with('#')).collect();
         let ip = Ipv4Addr::new;
-        let dns_eps = |port| {
-            vec![
-                Endpoint { ip: ip(10, 244, 0, 3), port, local: true },
-                Endpoint { ip: ip(10, 244, 0, 4), port, local: true },
-            ]
-        };
+        let dns_eps = |port| vec![Endpoint { ip: ip(10, 244, 0, 3), port, local: true }, Endpoint { ip: ip(10, 244, 0, 4), port, local: true }];
         let mut services = Vec::new();
-        for (name, proto, port) in [
-            ("dns", Protocol::Udp, 53),
-            ("dns-tcp", Protocol::Tcp, 53),
-            ("metrics", Protocol::Tcp, 9153),
-        ] {
-            let mut s = ServiceSpec::cluster_ip(
-                "kube-system",
-                "kube-dns",
-                name,
-                proto,
-                ip(10, 96, 0, 10),
-                port,
-            );
+        for (name, proto, port) in [("dns", Protocol::Udp, 53), ("dns-tcp", Protocol::Tcp, 53), ("metrics", Protocol::Tcp, 9153)] {
+            let mut s = ServiceSpec::cluster_ip("kube-system", "kube-dns", name, proto, ip(10, 96, 0, 10), port);
             s.endpoints = dns_eps(port);
             services.push(s);
         }
-        let mut api = ServiceSpec::cluster_ip(
-            "default",
-            "kubernetes",
-            "https",
-            Protocol::Tcp,
-            ip(10, 96, 0, 1),
-            443,
-        );
+        let mut api = ServiceSpec::cluster_ip("default", "kubernetes", "https", Protocol::Tcp, ip(10, 96, 0, 1), 443);
         api.endpoints = vec![Endpoint { ip: ip(172, 18, 0, 3), port: 6443, local: false }];
         services.push(api);
         let cfg = KubeProxyConfig {
@@ -1114,23 +831,9 @@ mod tests {
     #[test]
     fn doc_example_chain_names() {
         // The hand-written example dump in kube-proxy.md §3 uses these names.
-        let api = ServiceSpec::cluster_ip(
-            "shop",
-            "api",
-            "https",
-            Protocol::Tcp,
-            Ipv4Addr::new(10, 96, 7, 7),
-            443,
-        );
+        let api = ServiceSpec::cluster_ip("shop", "api", "https", Protocol::Tcp, Ipv4Addr::new(10, 96, 7, 7), 443);
         assert_eq!(api.chain_hash(), "OTVU7MV6PRR7MW2X");
-        let dns = ServiceSpec::cluster_ip(
-            "kube-system",
-            "kube-dns",
-            "dns",
-            Protocol::Udp,
-            Ipv4Addr::new(10, 96, 0, 10),
-            53,
-        );
+        let dns = ServiceSpec::cluster_ip("kube-system", "kube-dns", "dns", Protocol::Udp, Ipv4Addr::new(10, 96, 0, 10), 53);
         assert_eq!(dns.chain_hash(), "TCOU7JCQXEZGVUNU");
         let ep = Endpoint { ip: Ipv4Addr::new(10, 244, 1, 8), port: 8443, local: true };
         assert_eq!(api.sep_chain(&ep), "KUBE-SEP-Z47K3KNB23FDK4T7");
@@ -1142,12 +845,8 @@ mod tests {
         let expected: Vec<&str> = expected.lines().filter(|l| !l.starts_with('#')).collect();
         let got = render(&doc_example());
         // The doc leaves out the mangle table and the canary chains.
-        let got: Vec<&str> = got
-            .split_inclusive("COMMIT\n")
-            .filter(|t| !t.starts_with("*mangle"))
-            .flat_map(str::lines)
-            .filter(|l| !l.contains("-CANARY"))
-            .collect();
+        let got: Vec<&str> =
+            got.split_inclusive("COMMIT\n").filter(|t| !t.starts_with("*mangle")).flat_map(str::lines).filter(|l| !l.contains("-CANARY")).collect();
         assert_eq!(got, expected);
     }
 
@@ -1171,27 +870,19 @@ mod tests {
         for seed in 0..100u64 {
             let s = synthetic(30, 1 + (seed % 4) as usize, seed);
             for table in s.dump.split_inclusive("COMMIT\n") {
-                let declared: BTreeSet<&str> = table
-                    .lines()
-                    .filter_map(|l| l.strip_prefix(':'))
-                    .filter_map(|l| l.split(' ').next())
-                    .collect();
+                let declared: BTreeSet<&str> = table.lines().filter_map(|l| l.strip_prefix(':')).filter_map(|l| l.split(' ').next()).collect();
                 let mut used = BTreeSet::new();
                 for line in table.lines().filter(|l| l.starts_with("-A ")) {
                     let words: Vec<&str> = line.split(' ').collect();
                     for w in words.windows(2) {
                         if w[0] == "-j" || w[0] == "-g" {
-                            assert!(
-                                declared.contains(w[1]) || standard.contains(&w[1]),
-                                "seed {seed}: {line}"
-                            );
+                            assert!(declared.contains(w[1]) || standard.contains(&w[1]), "seed {seed}: {line}");
                             used.insert(w[1]);
                         }
                     }
                 }
                 for chain in &declared {
-                    let per_service =
-                        ["KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SEP-"];
+                    let per_service = ["KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SEP-"];
                     if per_service.iter().any(|p| chain.starts_with(p)) {
                         assert!(used.contains(chain), "seed {seed}: {chain} is never reached");
                     }
@@ -1213,18 +904,10 @@ mod tests {
     fn large_cluster_mode_drops_endpoint_comments() {
         let s = synthetic_with(101, 10, 3, &SyntheticMix::cluster_ip_only());
         assert!(s.stats.large_cluster_mode);
-        let sep_line = s
-            .dump
-            .lines()
-            .find(|l| l.starts_with("-A KUBE-SEP-") && l.contains("DNAT"))
-            .unwrap_or_default();
+        let sep_line = s.dump.lines().find(|l| l.starts_with("-A KUBE-SEP-") && l.contains("DNAT")).unwrap_or_default();
         assert!(!sep_line.contains("--comment"), "{sep_line}");
         let small = synthetic_with(10, 10, 3, &SyntheticMix::cluster_ip_only());
         assert!(small.dump.contains("-A KUBE-SEP-") && !small.stats.large_cluster_mode);
-        assert!(small
-            .dump
-            .lines()
-            .filter(|l| l.starts_with("-A KUBE-SEP-"))
-            .all(|l| l.contains("--comment")));
+        assert!(small.dump.lines().filter(|l| l.starts_with("-A KUBE-SEP-")).all(|l| l.contains("--comment")));
     }
 }

@@ -20,10 +20,7 @@ pub struct SaveHeader {
 
 impl Default for SaveHeader {
     fn default() -> Self {
-        SaveHeader {
-            program: "iptables-save v1.8.9".to_string(),
-            date: "Thu Jan  1 00:00:00 2026".to_string(),
-        }
+        SaveHeader { program: "iptables-save v1.8.9".to_string(), date: "Thu Jan  1 00:00:00 2026".to_string() }
     }
 }
 
@@ -31,8 +28,7 @@ impl Default for SaveHeader {
 /// non-empty and only `[A-Za-z0-9_-]`, otherwise in double quotes with `"`, `\` and `'`
 /// backslash-escaped.
 pub fn quote(value: &str) -> String {
-    let bare = !value.is_empty()
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let bare = !value.is_empty() && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if bare {
         return value.to_string();
     }
@@ -92,12 +88,7 @@ impl Table {
             "security" => &["INPUT", "FORWARD", "OUTPUT"],
             _ => &[],
         };
-        Table {
-            name,
-            builtins: builtins.iter().map(|c| (*c, String::new())).collect(),
-            user: BTreeMap::new(),
-            rules: 0,
-        }
+        Table { name, builtins: builtins.iter().map(|c| (*c, String::new())).collect(), user: BTreeMap::new(), rules: 0 }
     }
 
     /// Declares a user chain (idempotent).
@@ -141,11 +132,7 @@ impl Table {
     /// An upper bound on the bytes [`Table::write`] appends without the header, so callers
     /// can reserve once instead of growing a 30 MB string by doubling.
     pub fn text_len(&self) -> usize {
-        let chains = self
-            .builtins
-            .iter()
-            .map(|(n, r)| (*n, r))
-            .chain(self.user.iter().map(|(n, r)| (n.as_str(), r)));
+        let chains = self.builtins.iter().map(|(n, r)| (*n, r)).chain(self.user.iter().map(|(n, r)| (n.as_str(), r)));
         let mut len = self.name.len() + 16;
         for (name, lines) in chains {
             len += name.len() + 16 + lines.len();

@@ -39,7 +39,10 @@ pub enum SetElem {
     /// A port of a protocol; ICMP "ports" are `type << 8 | code`. `proto` 0 (the members of a
     /// `bitmap:port` set, which stores no protocol) matches the port of a TCP or UDP packet
     /// (`ip_set_bitmap_port.c: ip_set_get_ip_port` accepts only those two).
-    Port { proto: u8, port: u16 },
+    Port {
+        proto: u8,
+        port: u16,
+    },
     Iface(String),
     Mac(crate::model::types::Mac),
     Mark(u32),

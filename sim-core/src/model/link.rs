@@ -41,9 +41,13 @@ pub enum LinkKind {
     Vxlan(VxlanInfo),
     Ipip(TunnelInfo),
     Dummy,
-    Vlan { id: u16 },
+    Vlan {
+        id: u16,
+    },
     /// Anything else: the kind as `ip` reports it (`wireguard`, `tun`, `bond`, ...).
-    Other { name: String },
+    Other {
+        name: String,
+    },
 }
 
 impl LinkKind {

@@ -1,8 +1,8 @@
 //! One network namespace's complete state, as imported from a snapshot folder.
 
 use crate::model::{
-    addr::Addr, conntrack::CtEntry, fdb::FdbEntry, ipset::IpSet, link::Link, neigh::Neigh, route::Route,
-    rule::FibRule, ruleset::Ruleset, socket::Socket, sysctl::Sysctls,
+    addr::Addr, conntrack::CtEntry, fdb::FdbEntry, ipset::IpSet, link::Link, neigh::Neigh, route::Route, rule::FibRule, ruleset::Ruleset, socket::Socket,
+    sysctl::Sysctls,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

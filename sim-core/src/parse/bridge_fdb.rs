@@ -11,8 +11,23 @@ use crate::parse::ip_json::{top_array, Counted, Ctx};
 use crate::parse::ip_text::lex;
 
 const FDB_KEYS: &[&str] = &[
-    "mac", "ifname", "master", "dst", "vlan", "vni", "port", "flags", "state", "viaIf", "nhid", "src_vni", "used",
-    "updated", "activity_notify", "inactive", "flags_ext",
+    "mac",
+    "ifname",
+    "master",
+    "dst",
+    "vlan",
+    "vni",
+    "port",
+    "flags",
+    "state",
+    "viaIf",
+    "nhid",
+    "src_vni",
+    "used",
+    "updated",
+    "activity_notify",
+    "inactive",
+    "flags_ext",
 ];
 
 /// Reads JSON or text, whichever the file holds.
@@ -129,8 +144,12 @@ fn text_form(file: &str, text: &str, dev: Option<&str>) -> Counted<Vec<FdbEntry>
         let ws = lex::words(l);
         let Some(mac) = Mac::parse(ws[0].text) else {
             diags.push(
-                Diagnostic::error(Span::new(file, ln, ws[0].col), "bad-value", format!("expected a MAC address at the start of an fdb line, found `{}`: line skipped", ws[0].text))
-                    .with_expected("a MAC address", ws[0].text),
+                Diagnostic::error(
+                    Span::new(file, ln, ws[0].col),
+                    "bad-value",
+                    format!("expected a MAC address at the start of an fdb line, found `{}`: line skipped", ws[0].text),
+                )
+                .with_expected("a MAC address", ws[0].text),
             );
             continue;
         };
@@ -147,7 +166,11 @@ fn text_form(file: &str, text: &str, dev: Option<&str>) -> Counted<Vec<FdbEntry>
                 "dev" => {
                     let mut v = next(&mut i);
                     if v.map(|x| x.text) == Some("dev") {
-                        diags.push(Diagnostic::info(Span::new(file, ln, w.col), "dev-dev", "`dev dev NAME`: the word `dev` is printed twice by some iproute2 versions; read as `dev NAME`"));
+                        diags.push(Diagnostic::info(
+                            Span::new(file, ln, w.col),
+                            "dev-dev",
+                            "`dev dev NAME`: the word `dev` is printed twice by some iproute2 versions; read as `dev NAME`",
+                        ));
                         v = next(&mut i);
                     }
                     e.dev = v.map(|x| x.text.to_string()).unwrap_or_default();
@@ -185,7 +208,11 @@ fn text_form(file: &str, text: &str, dev: Option<&str>) -> Counted<Vec<FdbEntry>
                     diags.push(lex::annotation(file, ln, w.col, rest));
                     break;
                 }
-                k => diags.push(Diagnostic::warning(Span::new(file, ln, w.col), "unknown-keyword", format!("`{k}` is not a known `bridge fdb` keyword: ignored"))),
+                k => diags.push(Diagnostic::warning(
+                    Span::new(file, ln, w.col),
+                    "unknown-keyword",
+                    format!("`{k}` is not a known `bridge fdb` keyword: ignored"),
+                )),
             }
         }
         if e.dev.is_empty() {

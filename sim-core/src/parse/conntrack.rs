@@ -16,8 +16,7 @@ pub fn parse(file: &str, text: &str) -> Parsed<Vec<CtEntry>> {
     parse_counted(file, text).parsed
 }
 
-const TCP_STATES: &[&str] =
-    &["NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT", "LAST_ACK", "TIME_WAIT", "CLOSE", "SYN_SENT2", "LISTEN"];
+const TCP_STATES: &[&str] = &["NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT", "LAST_ACK", "TIME_WAIT", "CLOSE", "SYN_SENT2", "LISTEN"];
 
 #[derive(Default)]
 struct Half {
@@ -44,7 +43,8 @@ impl Half {
 /// Whether an entry starts at word `i`: `[ipv4 2] PROTO NUM TIMEOUT ...` with NUM the
 /// protocol's number.
 fn entry_start(ws: &[lex::Word<'_>], i: usize) -> bool {
-    let j = if matches!(ws.get(i).map(|w| w.text), Some("ipv4" | "ipv6")) && ws.get(i + 1).map(|w| w.text.parse::<u8>().is_ok()) == Some(true) { i + 2 } else { i };
+    let j =
+        if matches!(ws.get(i).map(|w| w.text), Some("ipv4" | "ipv6")) && ws.get(i + 1).map(|w| w.text.parse::<u8>().is_ok()) == Some(true) { i + 2 } else { i };
     match (ws.get(j), ws.get(j + 1), ws.get(j + 2)) {
         (Some(p), Some(n), Some(t)) => {
             let num = n.text.parse::<u8>().ok();
@@ -106,8 +106,12 @@ pub fn parse_counted(file: &str, text: &str) -> Counted<Vec<CtEntry>> {
             let short: String = run.chars().take(80).collect();
             if from == 0 && i == ws.len() {
                 diags.push(
-                    Diagnostic::error(Span::new(file, ln, ws[0].col), "syntax", format!("expected a conntrack entry `PROTO NUM TIMEOUT ...`, found `{short}`: line skipped"))
-                        .with_expected("PROTO NUM TIMEOUT src=...", short),
+                    Diagnostic::error(
+                        Span::new(file, ln, ws[0].col),
+                        "syntax",
+                        format!("expected a conntrack entry `PROTO NUM TIMEOUT ...`, found `{short}`: line skipped"),
+                    )
+                    .with_expected("PROTO NUM TIMEOUT src=...", short),
                 );
             } else {
                 diags.push(lex::annotation(file, ln, ws[from].col, &short));
@@ -217,7 +221,11 @@ fn entry(file: &str, ln: u32, l: &str, ws: &[lex::Word<'_>], i: usize, out: &mut
         return i;
     }
     if !matches!(proto, 1 | 6 | 17 | 132 | 136 | 33) {
-        diags.push(Diagnostic::warning(Span::new(file, ln, pw.col), "unsupported", format!("conntrack entry for protocol `{}` is kept with addresses only (its keys are not modelled)", pw.text)));
+        diags.push(Diagnostic::warning(
+            Span::new(file, ln, pw.col),
+            "unsupported",
+            format!("conntrack entry for protocol `{}` is kept with addresses only (its keys are not modelled)", pw.text),
+        ));
     }
     match (halves[0].tuple(proto), halves[1].tuple(proto)) {
         (Some(orig), Some(reply)) => out.push(CtEntry { proto, timeout, tcp_state, orig, reply, unreplied, assured, mark, zone, line: ln }),

@@ -99,7 +99,11 @@ pub fn parse_counted(file: &str, text: &str) -> Counted<(Vec<Link>, Vec<Addr>)> 
             let idx = match links.iter().position(|x| x.name == base) {
                 Some(i) if alias.is_some() => i,
                 Some(i) => {
-                    diags.push(Diagnostic::warning(Span::new(file, ln, first.col), "duplicate", format!("device `{base}` listed twice: the later block is merged into the first")));
+                    diags.push(Diagnostic::warning(
+                        Span::new(file, ln, first.col),
+                        "duplicate",
+                        format!("device `{base}` listed twice: the later block is merged into the first"),
+                    ));
                     i
                 }
                 None => {
@@ -164,13 +168,21 @@ pub fn parse_counted(file: &str, text: &str) -> Counted<(Vec<Link>, Vec<Addr>)> 
                 let a = ws.get(1).map(|w| w.text.strip_prefix("addr:").unwrap_or(w.text)).unwrap_or("");
                 let mask = val("netmask").or_else(|| val("Mask"));
                 let Some(local) = lex::ipv4(a) else {
-                    diags.push(Diagnostic::error(Span::new(file, ln, ws.get(1).map(|w| w.col).unwrap_or(0)), "bad-value", format!("expected an IPv4 address after `inet`, found `{a}`")));
+                    diags.push(Diagnostic::error(
+                        Span::new(file, ln, ws.get(1).map(|w| w.col).unwrap_or(0)),
+                        "bad-value",
+                        format!("expected an IPv4 address after `inet`, found `{a}`"),
+                    ));
                     continue;
                 };
                 let plen = match mask.map(|m| (m, lex::ipv4(m).and_then(mask_len))) {
                     Some((_, Some(p))) => p,
                     Some((m, None)) => {
-                        diags.push(Diagnostic::error(Span::new(file, ln, 0), "bad-value", format!("netmask `{m}` is not a contiguous IPv4 mask: address skipped")));
+                        diags.push(Diagnostic::error(
+                            Span::new(file, ln, 0),
+                            "bad-value",
+                            format!("netmask `{m}` is not a contiguous IPv4 mask: address skipped"),
+                        ));
                         continue;
                     }
                     None => {
@@ -230,7 +242,11 @@ pub fn parse_counted(file: &str, text: &str) -> Counted<(Vec<Link>, Vec<Addr>)> 
             "`ifconfig` shows no interface indexes (devices numbered in the order listed), no device kinds beyond the hardware type (veth, bridge and NIC are all Ethernet), no scopes (host for 127/8, else global assumed) only one IPv4 address per device (secondaries added with `ip addr add` are not listed), and no `peer` address unless the device is point-to-point",
         ));
     } else if !text.trim().is_empty() {
-        diags.push(Diagnostic::error(Span::new(file, 1, 0), "no-devices", "no `ifconfig` device block found (expected `name: flags=...` or `name Link encap:...`)"));
+        diags.push(Diagnostic::error(
+            Span::new(file, 1, 0),
+            "no-devices",
+            "no `ifconfig` device block found (expected `name: flags=...` or `name Link encap:...`)",
+        ));
     }
     if v6 > 0 {
         diags.push(Diagnostic::info(Span::new(file, 1, 0), "ipv6-ignored", format!("{v6} IPv6 addresses seen and not modelled (nfpath models IPv4 only)")));

@@ -52,10 +52,8 @@ impl<'f> Ctx<'f> {
     /// A field of the wrong type or form: an error saying what was expected and what was there.
     pub fn bad(&mut self, j: &J, field: &str, expected: &str) {
         let found = j.show();
-        self.diags.push(
-            Diagnostic::error(j.span(self.file), "bad-value", format!("`{field}`: expected {expected}, found {found}"))
-                .with_expected(expected, found),
-        );
+        self.diags
+            .push(Diagnostic::error(j.span(self.file), "bad-value", format!("`{field}`: expected {expected}, found {found}")).with_expected(expected, found));
     }
     /// Reports keys outside `known`, once per key name and file.
     pub fn unknown_keys(&mut self, obj: &J, what: &str, known: &[&str]) {
@@ -148,11 +146,7 @@ pub(crate) fn top_array(ctx: &mut Ctx<'_>, text: &str) -> Option<Vec<J>> {
 fn ipv6_note(ctx: &mut Ctx<'_>, what: &str) {
     if ctx.v6 > 0 {
         let n = ctx.v6;
-        ctx.diags.push(Diagnostic::info(
-            Span::new(ctx.file, 1, 0),
-            "ipv6-ignored",
-            format!("{n} IPv6 {what} seen and not modelled (nfpath models IPv4 only)"),
-        ));
+        ctx.diags.push(Diagnostic::info(Span::new(ctx.file, 1, 0), "ipv6-ignored", format!("{n} IPv6 {what} seen and not modelled (nfpath models IPv4 only)")));
     }
 }
 
@@ -160,13 +154,63 @@ fn ipv6_note(ctx: &mut Ctx<'_>, what: &str) {
 // links
 
 const LINK_KEYS: &[&str] = &[
-    "ifindex", "ifname", "flags", "mtu", "qdisc", "operstate", "linkmode", "group", "txqlen", "link_type", "address",
-    "broadcast", "promiscuity", "allmulti", "min_mtu", "max_mtu", "linkinfo", "inet6_addr_gen_mode", "num_tx_queues",
-    "num_rx_queues", "gso_max_size", "gso_max_segs", "tso_max_size", "tso_max_segs", "gro_max_size", "gso_ipv4_max_size",
-    "gro_ipv4_max_size", "link", "link_index", "link_netnsid", "master", "altnames", "parentbus", "parentdev", "vfinfo_list",
-    "proto_down", "perm_address", "stats64", "stats", "xdp", "addr_info", "event", "phys_port_name", "phys_port_id",
-    "phys_switch_id", "netns", "link_pointtopoint", "ifalias", "new_netnsid", "new_ifindex", "parent_dev_name",
-    "parent_dev_bus_name", "carrier_changes", "carrier_up_count", "carrier_down_count", "allmulti", "dpll_pin",
+    "ifindex",
+    "ifname",
+    "flags",
+    "mtu",
+    "qdisc",
+    "operstate",
+    "linkmode",
+    "group",
+    "txqlen",
+    "link_type",
+    "address",
+    "broadcast",
+    "promiscuity",
+    "allmulti",
+    "min_mtu",
+    "max_mtu",
+    "linkinfo",
+    "inet6_addr_gen_mode",
+    "num_tx_queues",
+    "num_rx_queues",
+    "gso_max_size",
+    "gso_max_segs",
+    "tso_max_size",
+    "tso_max_segs",
+    "gro_max_size",
+    "gso_ipv4_max_size",
+    "gro_ipv4_max_size",
+    "link",
+    "link_index",
+    "link_netnsid",
+    "master",
+    "altnames",
+    "parentbus",
+    "parentdev",
+    "vfinfo_list",
+    "proto_down",
+    "perm_address",
+    "stats64",
+    "stats",
+    "xdp",
+    "addr_info",
+    "event",
+    "phys_port_name",
+    "phys_port_id",
+    "phys_switch_id",
+    "netns",
+    "link_pointtopoint",
+    "ifalias",
+    "new_netnsid",
+    "new_ifindex",
+    "parent_dev_name",
+    "parent_dev_bus_name",
+    "carrier_changes",
+    "carrier_up_count",
+    "carrier_down_count",
+    "allmulti",
+    "dpll_pin",
 ];
 
 /// `ip -j -d link show` -> links.
@@ -282,11 +326,7 @@ fn link(ctx: &mut Ctx<'_>, o: &J) -> Option<Link> {
         }
         (Some(k), _) => {
             let at = info.unwrap_or(o);
-            ctx.warn(
-                at,
-                "unknown-kind",
-                format!("`{name}` is a `{k}` device, which nfpath does not model: packets reaching it are indeterminate"),
-            );
+            ctx.warn(at, "unknown-kind", format!("`{name}` is a `{k}` device, which nfpath does not model: packets reaching it are indeterminate"));
             LinkKind::Other { name: k.to_string() }
         }
     };
@@ -350,7 +390,11 @@ fn vxlan_info(ctx: &mut Ctx<'_>, name: &str, d: Option<&J>) -> VxlanInfo {
         }
     }
     if d.get("external").and_then(J::truthy) == Some(true) || d.get("collect_metadata").and_then(J::truthy) == Some(true) {
-        ctx.warn(d, "unsupported", format!("VXLAN `{name}` is in external (collect_metadata) mode: its remotes come from a BPF or OVS program nfpath cannot see"));
+        ctx.warn(
+            d,
+            "unsupported",
+            format!("VXLAN `{name}` is in external (collect_metadata) mode: its remotes come from a BPF or OVS program nfpath cannot see"),
+        );
     }
     v
 }
@@ -382,9 +426,31 @@ fn tunnel_info(ctx: &mut Ctx<'_>, d: Option<&J>) -> TunnelInfo {
 // addresses
 
 const ADDR_KEYS: &[&str] = &[
-    "family", "local", "address", "prefixlen", "broadcast", "scope", "label", "valid_life_time", "preferred_life_time",
-    "secondary", "noprefixroute", "dynamic", "permanent", "deprecated", "tentative", "dadfailed", "home", "nodad",
-    "mngtmpaddr", "optimistic", "autojoin", "stable-privacy", "temporary", "protocol", "metric",
+    "family",
+    "local",
+    "address",
+    "prefixlen",
+    "broadcast",
+    "scope",
+    "label",
+    "valid_life_time",
+    "preferred_life_time",
+    "secondary",
+    "noprefixroute",
+    "dynamic",
+    "permanent",
+    "deprecated",
+    "tentative",
+    "dadfailed",
+    "home",
+    "nodad",
+    "mngtmpaddr",
+    "optimistic",
+    "autojoin",
+    "stable-privacy",
+    "temporary",
+    "protocol",
+    "metric",
 ];
 
 /// `ip -j addr show` -> IPv4 addresses (IPv6 ones counted).
@@ -468,9 +534,37 @@ pub fn parse_addrs_counted(file: &str, text: &str) -> Counted<Vec<Addr>> {
 // routes
 
 const ROUTE_KEYS: &[&str] = &[
-    "type", "dst", "gateway", "via", "dev", "table", "protocol", "scope", "prefsrc", "metric", "flags", "nexthops",
-    "metrics", "tos", "dsfield", "pref", "expires", "cache", "src", "from", "nhid", "encap", "realms", "rt_offload",
-    "rt_trap", "rt_offload_failed", "iif", "error", "oif", "uid", "ttl-propagate",
+    "type",
+    "dst",
+    "gateway",
+    "via",
+    "dev",
+    "table",
+    "protocol",
+    "scope",
+    "prefsrc",
+    "metric",
+    "flags",
+    "nexthops",
+    "metrics",
+    "tos",
+    "dsfield",
+    "pref",
+    "expires",
+    "cache",
+    "src",
+    "from",
+    "nhid",
+    "encap",
+    "realms",
+    "rt_offload",
+    "rt_trap",
+    "rt_offload_failed",
+    "iif",
+    "error",
+    "oif",
+    "uid",
+    "ttl-propagate",
 ];
 
 /// `ip -j -d route show table all` -> routes (IPv6 ones counted).
@@ -654,10 +748,42 @@ fn route(ctx: &mut Ctx<'_>, o: &J) -> Option<Route> {
 // rules
 
 const RULE_KEYS: &[&str] = &[
-    "priority", "not", "src", "srclen", "dst", "dstlen", "tos", "dsfield", "fwmark", "fwmask", "iif", "iif_detached",
-    "oif", "oif_detached", "l3mdev", "uid_start", "uid_end", "ipproto", "sport", "sport_start", "sport_end", "dport",
-    "dport_start", "dport_end", "table", "suppress_prefixlen", "suppress_ifgroup", "realms", "nat", "goto", "nop",
-    "action", "protocol", "flowlabel", "flowlabel_mask", "tun_id",
+    "priority",
+    "not",
+    "src",
+    "srclen",
+    "dst",
+    "dstlen",
+    "tos",
+    "dsfield",
+    "fwmark",
+    "fwmask",
+    "iif",
+    "iif_detached",
+    "oif",
+    "oif_detached",
+    "l3mdev",
+    "uid_start",
+    "uid_end",
+    "ipproto",
+    "sport",
+    "sport_start",
+    "sport_end",
+    "dport",
+    "dport_start",
+    "dport_end",
+    "table",
+    "suppress_prefixlen",
+    "suppress_ifgroup",
+    "realms",
+    "nat",
+    "goto",
+    "nop",
+    "action",
+    "protocol",
+    "flowlabel",
+    "flowlabel_mask",
+    "tun_id",
 ];
 
 /// `ip -j rule show` -> policy rules (IPv6 ones counted).
@@ -805,7 +931,26 @@ fn rule(ctx: &mut Ctx<'_>, o: &J) -> Option<FibRule> {
 // ---------------------------------------------------------------------------------------------
 // neighbours
 
-const NEIGH_KEYS: &[&str] = &["dst", "dev", "lladdr", "state", "router", "proxy", "extern_learn", "offload", "protocol", "nud", "used", "probes", "refcnt", "ref", "managed", "confirmed", "updated", "deleted"];
+const NEIGH_KEYS: &[&str] = &[
+    "dst",
+    "dev",
+    "lladdr",
+    "state",
+    "router",
+    "proxy",
+    "extern_learn",
+    "offload",
+    "protocol",
+    "nud",
+    "used",
+    "probes",
+    "refcnt",
+    "ref",
+    "managed",
+    "confirmed",
+    "updated",
+    "deleted",
+];
 
 /// `ip -j neigh show` -> IPv4 neighbours (IPv6 ones counted).
 pub fn parse_neighs(file: &str, text: &str) -> Parsed<Vec<Neigh>> {
@@ -835,19 +980,8 @@ pub fn parse_neighs_counted(file: &str, text: &str) -> Counted<Vec<Neigh>> {
                 ctx.error(o, "missing-field", format!("neighbour {dst} without `dev`: skipped"));
                 continue;
             };
-            let state = o
-                .get("state")
-                .and_then(J::arr)
-                .map(|a| a.iter().filter_map(|s| s.str().map(str::to_string)).collect())
-                .unwrap_or_default();
-            out.push(Neigh {
-                dst,
-                dev,
-                lladdr: ctx.mac_of(o, "lladdr"),
-                state,
-                router: o.has("router"),
-                proxy: o.has("proxy"),
-            });
+            let state = o.get("state").and_then(J::arr).map(|a| a.iter().filter_map(|s| s.str().map(str::to_string)).collect()).unwrap_or_default();
+            out.push(Neigh { dst, dev, lladdr: ctx.mac_of(o, "lladdr"), state, router: o.has("router"), proxy: o.has("proxy") });
         }
     }
     ipv6_note(&mut ctx, "neighbours");

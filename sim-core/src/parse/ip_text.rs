@@ -50,10 +50,7 @@ impl<'f> Tx<'f> {
             None => (0, "end of line".to_string()),
         };
         let s = self.span(line, col);
-        self.diags.push(
-            Diagnostic::error(s, "bad-value", format!("after `{after}`: expected {expected}, found {found}"))
-                .with_expected(expected, found),
-        );
+        self.diags.push(Diagnostic::error(s, "bad-value", format!("after `{after}`: expected {expected}, found {found}")).with_expected(expected, found));
     }
     fn comment_line(&mut self, line: u32, l: &str) {
         let col = lex::col_of(l, l.len() - l.trim_start().len());
@@ -105,14 +102,37 @@ fn on_off(s: &str) -> Option<bool> {
 // ---------------------------------------------------------------------------------------------
 // routes
 
-const ROUTE_TYPES: &[&str] =
-    &["unicast", "local", "broadcast", "anycast", "multicast", "blackhole", "unreachable", "prohibit", "throw", "nat"];
+const ROUTE_TYPES: &[&str] = &["unicast", "local", "broadcast", "anycast", "multicast", "blackhole", "unreachable", "prohibit", "throw", "nat"];
 
 /// Keywords `ip route` prints followed by one value nfpath does not model.
 const ROUTE_IGNORED_KV: &[&str] = &[
-    "expires", "pref", "advmss", "rtt", "rttvar", "hoplimit", "initcwnd", "initrwnd", "features", "quickack", "congctl",
-    "window", "ssthresh", "cwnd", "reordering", "fastopen_no_cookie", "realm", "realms", "error", "from", "users", "age",
-    "ipid", "iif", "oif", "uid", "ttl-propagate",
+    "expires",
+    "pref",
+    "advmss",
+    "rtt",
+    "rttvar",
+    "hoplimit",
+    "initcwnd",
+    "initrwnd",
+    "features",
+    "quickack",
+    "congctl",
+    "window",
+    "ssthresh",
+    "cwnd",
+    "reordering",
+    "fastopen_no_cookie",
+    "realm",
+    "realms",
+    "error",
+    "from",
+    "users",
+    "age",
+    "ipid",
+    "iif",
+    "oif",
+    "uid",
+    "ttl-propagate",
 ];
 const ROUTE_IGNORED_FLAGS: &[&str] = &["pervasive", "offload", "trap", "notify", "rt_offload", "rt_trap", "rt_offload_failed", "cache"];
 
@@ -319,7 +339,12 @@ fn route_words(t: &mut Tx<'_>, ln: u32, l: &str, c: &mut Cur<'_>, r: &mut Route)
                 t.warn(ln, w.col, "unsupported", format!("route to {} uses a nexthop object (`nhid`), whose content is not in this file", r.dst));
             }
             "encap" => {
-                t.warn(ln, w.col, "unsupported", format!("route to {} has a lightweight tunnel `encap`, which nfpath does not model: the rest of the line is ignored", r.dst));
+                t.warn(
+                    ln,
+                    w.col,
+                    "unsupported",
+                    format!("route to {} has a lightweight tunnel `encap`, which nfpath does not model: the rest of the line is ignored", r.dst),
+                );
                 break;
             }
             _ if ROUTE_IGNORED_KV.contains(&k) => {
@@ -772,7 +797,12 @@ fn link_line(t: &mut Tx<'_>, ln: u32, lt: &str, c: &mut Cur<'_>, link: &mut Link
         "ipip" => link.kind = LinkKind::Ipip(TunnelInfo::default()),
         other => {
             link.kind = LinkKind::Other { name: format!("link/{other}") };
-            t.warn(ln, 0, "unknown-kind", format!("`{}` has link type `{other}` (no `-d` kind on the next line tells more): kept as an unmodelled device", link.name));
+            t.warn(
+                ln,
+                0,
+                "unknown-kind",
+                format!("`{}` has link type `{other}` (no `-d` kind on the next line tells more): kept as an unmodelled device", link.name),
+            );
         }
     }
     if matches!(lt, "ether" | "loopback") {
@@ -953,8 +983,8 @@ fn addr_line(t: &mut Tx<'_>, ln: u32, l: &str, c: &mut Cur<'_>, link: &Link) -> 
             "metric" | "proto" => {
                 let _ = c.next();
             }
-            "dynamic" | "permanent" | "deprecated" | "tentative" | "dadfailed" | "home" | "nodad" | "mngtmpaddr"
-            | "optimistic" | "autojoin" | "primary" | "temporary" | "stable-privacy" => {}
+            "dynamic" | "permanent" | "deprecated" | "tentative" | "dadfailed" | "home" | "nodad" | "mngtmpaddr" | "optimistic" | "autojoin" | "primary"
+            | "temporary" | "stable-privacy" => {}
             k if lex::starts_annotation(k) => {
                 let rest = lex::rest_of_line(l, &c.ws, c.i - 1);
                 t.diags.push(lex::annotation(t.file, ln, w.col, rest));
@@ -972,7 +1002,12 @@ fn addr_line(t: &mut Tx<'_>, ln: u32, l: &str, c: &mut Cur<'_>, link: &Link) -> 
 fn brief(t: &mut Tx<'_>, text: &str) -> (Vec<Link>, Vec<Addr>) {
     let mut links = Vec::new();
     let mut addrs = Vec::new();
-    t.info(1, 0, "brief-format", "`ip -br` listing: no ifindex, scope or device kind; devices are numbered in the order listed and scopes assumed (host for 127/8, else global)");
+    t.info(
+        1,
+        0,
+        "brief-format",
+        "`ip -br` listing: no ifindex, scope or device kind; devices are numbered in the order listed and scopes assumed (host for 127/8, else global)",
+    );
     for (ln, l) in lex::lines(text) {
         if l.trim().is_empty() || lex::is_comment(l) {
             continue;
@@ -1134,7 +1169,12 @@ pub fn parse_neighs_counted(file: &str, text: &str, dev: Option<&str>) -> Counte
                 Some(d) => n.dev = d.to_string(),
                 None if !warned_dev => {
                     warned_dev = true;
-                    t.warn(ln, 0, "missing-dev", "neighbour without `dev` (the output of `ip neigh show dev X` omits it): the device is unknown; pass it to the importer");
+                    t.warn(
+                        ln,
+                        0,
+                        "missing-dev",
+                        "neighbour without `dev` (the output of `ip neigh show dev X` omits it): the device is unknown; pass it to the importer",
+                    );
                 }
                 None => {}
             }

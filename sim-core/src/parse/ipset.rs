@@ -41,14 +41,14 @@ impl Ix<'_> {
 pub fn parse_counted(file: &str, text: &str) -> Counted<Vec<IpSet>> {
     let mut ix = Ix { file, diags: Vec::new(), v6: 0 };
     let first = text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#')).unwrap_or("");
-    let sets = if first.starts_with("Name:") {
-        list_form(&mut ix, text)
-    } else {
-        save_form(&mut ix, text)
-    };
+    let sets = if first.starts_with("Name:") { list_form(&mut ix, text) } else { save_form(&mut ix, text) };
     if ix.v6 > 0 {
         let n = ix.v6;
-        ix.diags.push(Diagnostic::info(Span::new(file, 1, 0), "ipv6-ignored", format!("{n} IPv6 set members seen and kept unmodelled (nfpath models IPv4 only)")));
+        ix.diags.push(Diagnostic::info(
+            Span::new(file, 1, 0),
+            "ipv6-ignored",
+            format!("{n} IPv6 set members seen and kept unmodelled (nfpath models IPv4 only)"),
+        ));
     }
     Counted { parsed: Parsed { value: sets, diagnostics: ix.diags }, ipv6_ignored: ix.v6 }
 }
@@ -308,8 +308,12 @@ fn member(ix: &mut Ix<'_>, set: &mut IpSet, ln: u32, toks: &[(u32, String)]) {
     // `hash:net,iface` members may carry `physdev:`; `hash:ip,port` members may omit nothing.
     if parts.len() != set.dims.len() {
         ix.diags.push(
-            Diagnostic::error(Span::new(ix.file, ln, *col), "bad-member", format!("member `{value}` of `{}` has {} parts, the type `{}` has {}: member skipped", set.name, parts.len(), set.set_type, set.dims.len()))
-                .with_expected(format!("{} comma-separated parts", set.dims.len()), value.clone()),
+            Diagnostic::error(
+                Span::new(ix.file, ln, *col),
+                "bad-member",
+                format!("member `{value}` of `{}` has {} parts, the type `{}` has {}: member skipped", set.name, parts.len(), set.set_type, set.dims.len()),
+            )
+            .with_expected(format!("{} comma-separated parts", set.dims.len()), value.clone()),
         );
         return;
     }
@@ -338,7 +342,16 @@ fn member(ix: &mut Ix<'_>, set: &mut IpSet, ln: u32, toks: &[(u32, String)]) {
                     ix.err(ln, *col, "bad-member", format!("member `{value}` expands to too many entries: member skipped"));
                     return;
                 }
-                expanded = expanded.into_iter().flat_map(|pre| vals.iter().map(move |v| { let mut p = pre.clone(); p.push(v.clone()); p })).collect();
+                expanded = expanded
+                    .into_iter()
+                    .flat_map(|pre| {
+                        vals.iter().map(move |v| {
+                            let mut p = pre.clone();
+                            p.push(v.clone());
+                            p
+                        })
+                    })
+                    .collect();
             }
             Err(msg) => {
                 ix.err(ln, *col, "bad-member", format!("member of `{}`: {msg}: member skipped", set.name));
@@ -474,7 +487,12 @@ fn list_form(ix: &mut Ix<'_>, text: &str) -> Vec<IpSet> {
                     ln,
                     1,
                     "incomplete",
-                    format!("set `{}` lists {} of its {} entries (the listing was cut short): membership of anything not listed is unknown", s.name, s.members.len(), n),
+                    format!(
+                        "set `{}` lists {} of its {} entries (the listing was cut short): membership of anything not listed is unknown",
+                        s.name,
+                        s.members.len(),
+                        n
+                    ),
                 );
             }
         }
@@ -496,7 +514,16 @@ mod tests {
 
     #[test]
     fn garbage() {
-        for t in ["add", "create", "create x", "add x 1", "Name:", "Name: a\nMembers:\n1,2,3", "create x hash:ip,port\nadd x 1.2.3.4,tcp:99999", "create a hash:ip\nadd a 0.0.0.0-255.255.255.255"] {
+        for t in [
+            "add",
+            "create",
+            "create x",
+            "add x 1",
+            "Name:",
+            "Name: a\nMembers:\n1,2,3",
+            "create x hash:ip,port\nadd x 1.2.3.4,tcp:99999",
+            "create a hash:ip\nadd a 0.0.0.0-255.255.255.255",
+        ] {
             let _ = parse("g", t);
         }
     }

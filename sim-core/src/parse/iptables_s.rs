@@ -59,7 +59,8 @@ fn read_block<'t>(b: &mut Builder<'t>, block: &[Line<'t>], table: TableName) {
         if l.text.starts_with('-') {
             command(b, l.n, l.off, l.col, l.text, None);
         } else {
-            let d = Diagnostic::error(b.span(l.n, l.col), "syntax", "unexpected line in `iptables -S` output").with_expected("`-P`, `-N` or `-A` lines", format!("`{}`", l.text.chars().take(60).collect::<String>()));
+            let d = Diagnostic::error(b.span(l.n, l.col), "syntax", "unexpected line in `iptables -S` output")
+                .with_expected("`-P`, `-N` or `-A` lines", format!("`{}`", l.text.chars().take(60).collect::<String>()));
             b.diags.push(d);
         }
     }
@@ -96,8 +97,16 @@ pub fn parse(file: &str, text: &str) -> Parsed<Ruleset> {
                 let l = &block[0];
                 let found = if policies.is_empty() { "no `-P` lines".to_string() } else { format!("`-P` for {}", policies.join(", ")) };
                 b.diags.push(
-                    Diagnostic::error(Span::new(file, l.n, 0), "unknown-table", format!("cannot tell which table this `iptables -S` output (lines {}-{}) lists; its lines were not imported", l.n, block.last().map(|x| x.n).unwrap_or(l.n)))
-                        .with_expected("`-P` lines for exactly the built-in chains of one table", found),
+                    Diagnostic::error(
+                        Span::new(file, l.n, 0),
+                        "unknown-table",
+                        format!(
+                            "cannot tell which table this `iptables -S` output (lines {}-{}) lists; its lines were not imported",
+                            l.n,
+                            block.last().map(|x| x.n).unwrap_or(l.n)
+                        ),
+                    )
+                    .with_expected("`-P` lines for exactly the built-in chains of one table", found),
                 );
             }
         }

@@ -52,9 +52,7 @@ fn is_row_start(t: &[Tok<'_>]) -> bool {
 
 pub fn parse_counted(file: &str, text: &str) -> Counted<Vec<Route>> {
     let mut diags = Vec::new();
-    let toks: Vec<Tok<'_>> = lex::lines(text)
-        .flat_map(|(ln, l)| lex::words(l).into_iter().map(move |w| Tok { text: w.text, line: ln, col: w.col }))
-        .collect();
+    let toks: Vec<Tok<'_>> = lex::lines(text).flat_map(|(ln, l)| lex::words(l).into_iter().map(move |w| Tok { text: w.text, line: ln, col: w.col })).collect();
     let mut out = Vec::new();
     let mut cols: Vec<&str> = Vec::new();
     let mut tables = 0;
@@ -102,7 +100,11 @@ pub fn parse_counted(file: &str, text: &str) -> Counted<Vec<Route>> {
                 cols = vec!["Destination", "Gateway", "Genmask", "Flags", "Metric", "Ref", "Use", "Iface"];
                 tables += 1;
                 flush(&mut stray, &mut diags, false);
-                diags.push(Diagnostic::info(Span::new(file, toks[i].line, toks[i].col), "no-header", "no `route -n` header: the default columns (Destination Gateway Genmask Flags Metric Ref Use Iface) assumed"));
+                diags.push(Diagnostic::info(
+                    Span::new(file, toks[i].line, toks[i].col),
+                    "no-header",
+                    "no `route -n` header: the default columns (Destination Gateway Genmask Flags Metric Ref Use Iface) assumed",
+                ));
                 continue;
             }
             stray.push(toks[i]);
@@ -124,7 +126,11 @@ pub fn parse_counted(file: &str, text: &str) -> Counted<Vec<Route>> {
     }
     flush(&mut stray, &mut diags, tables > 0);
     if tables == 0 && !text.trim().is_empty() {
-        diags.push(Diagnostic::error(Span::new(file, 1, 0), "no-table", "no `route -n` table found (expected the header `Destination Gateway Genmask Flags ...`)"));
+        diags.push(Diagnostic::error(
+            Span::new(file, 1, 0),
+            "no-table",
+            "no `route -n` table found (expected the header `Destination Gateway Genmask Flags ...`)",
+        ));
     } else if !out.is_empty() {
         diags.push(Diagnostic::info(
             Span::new(file, 1, 0),
@@ -144,7 +150,10 @@ fn row_route(file: &str, cols: &[&str], row: &[Tok<'_>], diags: &mut Vec<Diagnos
     let dst = if dst_t.text == "default" { Ipv4Addr::UNSPECIFIED } else { lex::ipv4(dst_t.text)? };
     let mask = lex::ipv4(mask_t.text)?;
     let Some(len) = mask_len(mask) else {
-        diags.push(Diagnostic::error(span(mask_t), "bad-value", format!("netmask {mask} is not contiguous: row skipped")).with_expected("a contiguous netmask", mask_t.text));
+        diags.push(
+            Diagnostic::error(span(mask_t), "bad-value", format!("netmask {mask} is not contiguous: row skipped"))
+                .with_expected("a contiguous netmask", mask_t.text),
+        );
         return None;
     };
     let flags = flags_t.text;

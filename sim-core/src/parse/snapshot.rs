@@ -143,7 +143,11 @@ pub fn load(name: &str, files: &BTreeMap<String, String>) -> Parsed<Namespace> {
                 // Its diagnostics are reported once, when the addresses are read from it below.
                 let (c, _) = ip_text::parse_link_blocks(f, t);
                 l.ns.links = c.parsed.value.0;
-                l.diags.push(Diagnostic::warning(Span::new("ip-link.json", 0, 0), "missing-file", "no ip-link.json: devices taken from the link lines of ip-addr.txt, without `-d` details (kinds, bridge ports, tunnels unknown)"));
+                l.diags.push(Diagnostic::warning(
+                    Span::new("ip-link.json", 0, 0),
+                    "missing-file",
+                    "no ip-link.json: devices taken from the link lines of ip-addr.txt, without `-d` details (kinds, bridge ports, tunnels unknown)",
+                ));
                 l.provenance("links", format!("{f} (link lines only, no -d details)"));
             }
             None => l.missing("links", "ip-link.json", "or ip-link.txt / ifconfig-a.txt"),
@@ -165,14 +169,25 @@ pub fn load(name: &str, files: &BTreeMap<String, String>) -> Parsed<Namespace> {
                     Some(k) if k.master.as_deref() != Some(bridge.as_str()) => l.diags.push(Diagnostic::warning(
                         Span::new(f, 0, 0),
                         "inconsistent",
-                        format!("`{port}` is a port of `{bridge}` in {f} but has master `{}` in the link list: the link list is kept", k.master.clone().unwrap_or_default()),
+                        format!(
+                            "`{port}` is a port of `{bridge}` in {f} but has master `{}` in the link list: the link list is kept",
+                            k.master.clone().unwrap_or_default()
+                        ),
                     )),
                     Some(_) => {}
-                    None => l.diags.push(Diagnostic::warning(Span::new(f, 0, 0), "unknown-device", format!("bridge port `{port}` of `{bridge}` is not in the link list"))),
+                    None => l.diags.push(Diagnostic::warning(
+                        Span::new(f, 0, 0),
+                        "unknown-device",
+                        format!("bridge port `{port}` of `{bridge}` is not in the link list"),
+                    )),
                 }
             }
         }
-        l.diags.push(Diagnostic::info(Span::new(f, 0, 0), "assumed-default", "ports named by brctl show get the default bridge port flags (learning, flooding, no hairpin): brctl does not show them"));
+        l.diags.push(Diagnostic::info(
+            Span::new(f, 0, 0),
+            "assumed-default",
+            "ports named by brctl show get the default bridge port flags (learning, flooding, no hairpin): brctl does not show them",
+        ));
         let prev = l.ns.provenance.get("links").cloned().unwrap_or_default();
         l.provenance("links", format!("{prev} + {f} (bridge ports)"));
     }
@@ -259,7 +274,9 @@ pub fn load(name: &str, files: &BTreeMap<String, String>) -> Parsed<Namespace> {
             l.ns.fdb = l.take(c, "fdb");
             l.provenance("fdb", f);
         }
-        None => l.provenance("fdb", "default: no bridge-fdb.json, no static fdb entries (bridges learn, VXLAN devices have no remotes beyond their own `remote`)"),
+        None => {
+            l.provenance("fdb", "default: no bridge-fdb.json, no static fdb entries (bridges learn, VXLAN devices have no remotes beyond their own `remote`)")
+        }
     }
 
     // Bridge VLANs (`bridge -j vlan show`): attached to the ports and bridges they name.
@@ -270,7 +287,11 @@ pub fn load(name: &str, files: &BTreeMap<String, String>) -> Parsed<Namespace> {
                 Some(k) => match (&mut k.kind, &mut k.brport) {
                     (crate::model::link::LinkKind::Bridge(b), _) => b.vlans = vlans,
                     (_, Some(p)) => p.vlans = vlans,
-                    _ => l.diags.push(Diagnostic::warning(Span::new(f, 0, 0), "unknown-device", format!("`{dev}` has VLANs in {f} but is neither a bridge nor a bridge port"))),
+                    _ => l.diags.push(Diagnostic::warning(
+                        Span::new(f, 0, 0),
+                        "unknown-device",
+                        format!("`{dev}` has VLANs in {f} but is neither a bridge nor a bridge port"),
+                    )),
                 },
                 None => l.diags.push(Diagnostic::warning(Span::new(f, 0, 0), "unknown-device", format!("`{dev}` in {f} is not in the link list"))),
             }
@@ -356,7 +377,11 @@ pub fn load(name: &str, files: &BTreeMap<String, String>) -> Parsed<Namespace> {
 
     for k in files.keys() {
         if !l.used.contains(k) && !KNOWN.contains(&k.as_str()) && !is_iptables_s(k) {
-            l.diags.push(Diagnostic::info(Span::new(k.as_str(), 0, 0), "unknown-file", format!("`{k}` is not a snapshot file nfpath reads (see interface.md §1): ignored")));
+            l.diags.push(Diagnostic::info(
+                Span::new(k.as_str(), 0, 0),
+                "unknown-file",
+                format!("`{k}` is not a snapshot file nfpath reads (see interface.md §1): ignored"),
+            ));
         }
     }
 
@@ -378,7 +403,11 @@ fn merge_ruleset(into: &mut Ruleset, from: Ruleset, file: &str, diags: &mut Vec<
     }
     for mut t in from.tables {
         if into.table(t.name).is_some() {
-            diags.push(Diagnostic::error(Span::new(file, t.line, 0), "duplicate-table", format!("table `{}` is also given by an earlier iptables -S file: this copy is ignored", t.name)));
+            diags.push(Diagnostic::error(
+                Span::new(file, t.line, 0),
+                "duplicate-table",
+                format!("table `{}` is also given by an earlier iptables -S file: this copy is ignored", t.name),
+            ));
             continue;
         }
         for c in &mut t.chains {
@@ -415,11 +444,19 @@ fn consistency(l: &mut Loader<'_>) {
     let mut seen = BTreeSet::new();
     for k in &l.ns.links {
         if !seen.insert(k.name.as_str()) {
-            out.push(Diagnostic::error(Span::new(l.ns.provenance.get("links").cloned().unwrap_or_default(), 0, 0), "duplicate-link", format!("device `{}` is listed twice", k.name)));
+            out.push(Diagnostic::error(
+                Span::new(l.ns.provenance.get("links").cloned().unwrap_or_default(), 0, 0),
+                "duplicate-link",
+                format!("device `{}` is listed twice", k.name),
+            ));
         }
         if let Some(m) = &k.master {
             if !names.contains(m.as_str()) {
-                out.push(Diagnostic::warning(Span::new(l.ns.provenance.get("links").cloned().unwrap_or_default(), 0, 0), "unknown-device", format!("`{}` has master `{m}`, which is not in the link list", k.name)));
+                out.push(Diagnostic::warning(
+                    Span::new(l.ns.provenance.get("links").cloned().unwrap_or_default(), 0, 0),
+                    "unknown-device",
+                    format!("`{}` has master `{m}`, which is not in the link list", k.name),
+                ));
             }
         }
     }
@@ -455,7 +492,11 @@ fn consistency(l: &mut Loader<'_>) {
             if let Some(d) = &nh.dev {
                 if !names.contains(d.as_str()) && reported.insert(d.clone()) {
                     let span = origin_span(r.origin.as_deref()).unwrap_or_else(|| Span::new(route_file.clone(), 0, 0));
-                    out.push(Diagnostic::warning(span, "unknown-device", format!("route to {} uses device `{d}`, which is not in the link list (first such route; reported once per device)", r.dst)));
+                    out.push(Diagnostic::warning(
+                        span,
+                        "unknown-device",
+                        format!("route to {} uses device `{d}`, which is not in the link list (first such route; reported once per device)", r.dst),
+                    ));
                 }
             }
         }
@@ -463,14 +504,22 @@ fn consistency(l: &mut Loader<'_>) {
     let neigh_file = l.ns.provenance.get("neighs").cloned().unwrap_or_default();
     for n in &l.ns.neighs {
         if !n.dev.is_empty() && !names.contains(n.dev.as_str()) && reported.insert(format!("neigh {}", n.dev)) {
-            out.push(Diagnostic::warning(Span::new(neigh_file.as_str(), 0, 0), "unknown-device", format!("neighbour {} is on `{}`, which is not in the link list", n.dst, n.dev)));
+            out.push(Diagnostic::warning(
+                Span::new(neigh_file.as_str(), 0, 0),
+                "unknown-device",
+                format!("neighbour {} is on `{}`, which is not in the link list", n.dst, n.dev),
+            ));
         }
     }
     let fdb_file = l.ns.provenance.get("fdb").cloned().unwrap_or_default();
     for e in &l.ns.fdb {
         for d in [Some(&e.dev), e.master.as_ref()].into_iter().flatten() {
             if !d.is_empty() && !names.contains(d.as_str()) && reported.insert(format!("fdb {d}")) {
-                out.push(Diagnostic::warning(Span::new(fdb_file.as_str(), 0, 0), "unknown-device", format!("fdb entry {} names `{d}`, which is not in the link list", e.mac)));
+                out.push(Diagnostic::warning(
+                    Span::new(fdb_file.as_str(), 0, 0),
+                    "unknown-device",
+                    format!("fdb entry {} names `{d}`, which is not in the link list", e.mac),
+                ));
             }
         }
     }
@@ -490,11 +539,18 @@ fn set_references(l: &mut Loader<'_>) {
                     if let crate::model::ruleset::Match::Set(sm) = m {
                         if l.ns.ipset(&sm.name).is_none() && named.insert(sm.name.clone()) {
                             let file = l.ns.ruleset.rule_file(r).to_string();
-                            let why = if have_sets { "is not in the ipset file (listing cut short or taken at another moment?)" } else { "is not known: the snapshot has no ipset-save.txt" };
+                            let why = if have_sets {
+                                "is not in the ipset file (listing cut short or taken at another moment?)"
+                            } else {
+                                "is not known: the snapshot has no ipset-save.txt"
+                            };
                             out.push(Diagnostic::warning(
                                 Span::new(file, r.line, 0),
                                 "unknown-set",
-                                format!("`--match-set {}` (first use; reported once per set): the set {why}; outcomes reaching this rule are indeterminate", sm.name),
+                                format!(
+                                    "`--match-set {}` (first use; reported once per set): the set {why}; outcomes reaching this rule are indeterminate",
+                                    sm.name
+                                ),
                             ));
                         }
                     }

@@ -20,7 +20,8 @@ pub fn parse(file: &str, text: &str) -> Parsed<Vec<Socket>> {
     parse_counted(file, text).parsed
 }
 
-const STATES: &[&str] = &["LISTEN", "UNCONN", "ESTAB", "SYN-SENT", "SYN-RECV", "FIN-WAIT-1", "FIN-WAIT-2", "TIME-WAIT", "CLOSE-WAIT", "LAST-ACK", "CLOSING", "CLOSED", "UNKNOWN"];
+const STATES: &[&str] =
+    &["LISTEN", "UNCONN", "ESTAB", "SYN-SENT", "SYN-RECV", "FIN-WAIT-1", "FIN-WAIT-2", "TIME-WAIT", "CLOSE-WAIT", "LAST-ACK", "CLOSING", "CLOSED", "UNKNOWN"];
 
 /// What a local address column means for IPv4.
 enum Local {
@@ -94,7 +95,11 @@ pub fn parse_counted(file: &str, text: &str) -> Counted<Vec<Socket>> {
             };
             if !noted_netid {
                 noted_netid = true;
-                diags.push(Diagnostic::info(Span::new(file, ln, 1), "no-netid", "no Netid column (ss was given a single socket type): LISTEN rows read as tcp, UNCONN rows as udp"));
+                diags.push(Diagnostic::info(
+                    Span::new(file, ln, 1),
+                    "no-netid",
+                    "no Netid column (ss was given a single socket type): LISTEN rows read as tcp, UNCONN rows as udp",
+                ));
             }
             (n, 0)
         } else {
@@ -137,7 +142,11 @@ pub fn parse_counted(file: &str, text: &str) -> Counted<Vec<Socket>> {
         }
     }
     if skipped_other > 0 {
-        diags.push(Diagnostic::info(Span::new(file, 1, 0), "not-listening", format!("{skipped_other} sockets that are not TCP/UDP listeners (established, raw, unix...) were not imported")));
+        diags.push(Diagnostic::info(
+            Span::new(file, 1, 0),
+            "not-listening",
+            format!("{skipped_other} sockets that are not TCP/UDP listeners (established, raw, unix...) were not imported"),
+        ));
     }
     if v6 > 0 {
         diags.push(Diagnostic::info(Span::new(file, 1, 0), "ipv6-ignored", format!("{v6} IPv6-only sockets seen and not modelled")));

@@ -26,7 +26,8 @@ pub fn parse(file: &str, text: &str) -> Parsed<Sysctls> {
         }
         let Some(eq) = l.find('=') else {
             diags.push(
-                Diagnostic::error(Span::new(file, ln, 1), "syntax", format!("expected `key = value`, found `{t}`: line skipped")).with_expected("key = value", t),
+                Diagnostic::error(Span::new(file, ln, 1), "syntax", format!("expected `key = value`, found `{t}`: line skipped"))
+                    .with_expected("key = value", t),
             );
             continue;
         };
@@ -74,7 +75,11 @@ pub fn parse_netconf(file: &str, text: &str) -> Parsed<Sysctls> {
             // IPv6 settings are not modelled.
             "ipv6" | "inet6" => continue,
             other => {
-                diags.push(Diagnostic::error(Span::new(file, ln, fam.col), "syntax", format!("expected an `ip netconf` line starting with `inet` or `ipv4`, found `{other}`: skipped")));
+                diags.push(Diagnostic::error(
+                    Span::new(file, ln, fam.col),
+                    "syntax",
+                    format!("expected an `ip netconf` line starting with `inet` or `ipv4`, found `{other}`: skipped"),
+                ));
                 continue;
             }
         }

@@ -74,11 +74,7 @@ pub fn check_flow(expect: Option<&Expect>, result: &FlowResult) -> Vec<Failure> 
             out.push(Failure {
                 what,
                 expected: want.to_string(),
-                found: if delivered.is_empty() {
-                    "nothing was delivered".into()
-                } else {
-                    list(&delivered, |o| pick(o).unwrap_or_default())
-                },
+                found: if delivered.is_empty() { "nothing was delivered".into() } else { list(&delivered, |o| pick(o).unwrap_or_default()) },
             });
         }
     }

@@ -101,16 +101,11 @@ pub fn find_pod_device(node: &Namespace, ip: Ipv4Addr) -> Option<String> {
 
 /// A pod's namespace as its CNI plugin would have built it.
 pub fn synthesize_pod(name: &str, ip: Ipv4Addr, node: &Namespace, node_dev: &str, cni: &Cni) -> Namespace {
-    let mac = node
-        .neighs
-        .iter()
-        .find(|n| n.dst == ip && n.lladdr.is_some())
-        .and_then(|n| n.lladdr)
-        .unwrap_or_else(|| {
-            // The CNI bridge plugin's convention: 0a:58 followed by the address.
-            let o = ip.octets();
-            Mac([0x0a, 0x58, o[0], o[1], o[2], o[3]])
-        });
+    let mac = node.neighs.iter().find(|n| n.dst == ip && n.lladdr.is_some()).and_then(|n| n.lladdr).unwrap_or_else(|| {
+        // The CNI bridge plugin's convention: 0a:58 followed by the address.
+        let o = ip.octets();
+        Mac([0x0a, 0x58, o[0], o[1], o[2], o[3]])
+    });
     let mtu = node.link(node_dev).map_or(1500, |l| l.mtu);
     let (prefix, gw) = match cni {
         Cni::Bridge { gateway, prefix, .. } => (*prefix, *gateway),
@@ -122,8 +117,30 @@ pub fn synthesize_pod(name: &str, ip: Ipv4Addr, node: &Namespace, node_dev: &str
         name: name.to_string(),
         links: vec![link(1, "lo", LinkKind::Loopback, Some(Mac([0; 6])), 65536), eth0],
         addrs: vec![
-            Addr { ifname: "lo".into(), ifindex: 1, local: Ipv4Addr::LOCALHOST, prefix_len: 8, peer: None, broadcast: None, scope: Scope::Host, secondary: false, noprefixroute: false, label: Some("lo".into()) },
-            Addr { ifname: "eth0".into(), ifindex: 2, local: ip, prefix_len: prefix, peer: None, broadcast: None, scope: Scope::Universe, secondary: false, noprefixroute: false, label: Some("eth0".into()) },
+            Addr {
+                ifname: "lo".into(),
+                ifindex: 1,
+                local: Ipv4Addr::LOCALHOST,
+                prefix_len: 8,
+                peer: None,
+                broadcast: None,
+                scope: Scope::Host,
+                secondary: false,
+                noprefixroute: false,
+                label: Some("lo".into()),
+            },
+            Addr {
+                ifname: "eth0".into(),
+                ifindex: 2,
+                local: ip,
+                prefix_len: prefix,
+                peer: None,
+                broadcast: None,
+                scope: Scope::Universe,
+                secondary: false,
+                noprefixroute: false,
+                label: Some("eth0".into()),
+            },
         ],
         rules: FibRule::defaults(),
         ..Default::default()
@@ -184,7 +201,11 @@ pub fn synthesize_pods(file: &str, c: &ClusterFile, namespaces: &mut Vec<Namespa
                 continue;
             };
             if me.dev != "eth0" {
-                diags.push(Diagnostic::warning(Span::new(file, 0, 0), "synthesized-pod", format!("link end {me}: a synthesized pod's device is eth0; {} is used as given", me.dev)));
+                diags.push(Diagnostic::warning(
+                    Span::new(file, 0, 0),
+                    "synthesized-pod",
+                    format!("link end {me}: a synthesized pod's device is eth0; {} is used as given", me.dev),
+                ));
             }
             let mut ns = synthesize_pod(&me.ns, ip, node, &other.dev, &cni);
             if me.dev != "eth0" {
@@ -196,7 +217,10 @@ pub fn synthesize_pods(file: &str, c: &ClusterFile, namespaces: &mut Vec<Namespa
     }
     // Pods named with a node, without snapshot or link: placed from the node's routes or fdb.
     for p in &c.pods {
-        if have.contains(&p.name) || made.iter().any(|m| m.name == p.name) || namespaces.iter().chain(made.iter()).any(|n| n.addrs.iter().any(|a| a.local == p.ip)) {
+        if have.contains(&p.name)
+            || made.iter().any(|m| m.name == p.name)
+            || namespaces.iter().chain(made.iter()).any(|n| n.addrs.iter().any(|a| a.local == p.ip))
+        {
             continue;
         }
         let Some(node_name) = &p.node else { continue };
@@ -312,7 +336,11 @@ pub fn cluster_meta(file: &str, c: &ClusterFile, w: &World, diags: &mut Vec<Diag
                 Some(p) => match parse_ports(p) {
                     Some(r) => Some(r),
                     None => {
-                        diags.push(Diagnostic::error(Span::new(file, 0, 0), "bad-underlay", format!("underlay filter of {}: ports {p:?}: expected PORT or LOW-HIGH", f.member)));
+                        diags.push(Diagnostic::error(
+                            Span::new(file, 0, 0),
+                            "bad-underlay",
+                            format!("underlay filter of {}: ports {p:?}: expected PORT or LOW-HIGH", f.member),
+                        ));
                         continue;
                     }
                 },
@@ -327,9 +355,7 @@ pub fn cluster_meta(file: &str, c: &ClusterFile, w: &World, diags: &mut Vec<Diag
     }
     for p in &c.pods {
         meta.names.insert(p.ip, p.name.clone());
-        let holder = w.namespace_names().find(|n| {
-            w.namespace(n).is_some_and(|ns| ns.addrs.iter().any(|a| a.local == p.ip)) && Some(*n) != p.node.as_deref()
-        });
+        let holder = w.namespace_names().find(|n| w.namespace(n).is_some_and(|ns| ns.addrs.iter().any(|a| a.local == p.ip)) && Some(*n) != p.node.as_deref());
         if let Some(h) = holder {
             if h != p.name {
                 meta.ns_names.insert(h.to_string(), p.name.clone());
@@ -411,7 +437,18 @@ mod tests {
         let mut port = link(5, "veth1", LinkKind::Veth, None, 1450);
         port.master = Some("cni0".into());
         node.links = vec![link(4, "cni0", LinkKind::Bridge(Default::default()), None, 1450), port];
-        node.addrs.push(Addr { ifname: "cni0".into(), ifindex: 4, local: "10.244.1.1".parse().unwrap_or(Ipv4Addr::UNSPECIFIED), prefix_len: 24, peer: None, broadcast: None, scope: Scope::Universe, secondary: false, noprefixroute: false, label: None });
+        node.addrs.push(Addr {
+            ifname: "cni0".into(),
+            ifindex: 4,
+            local: "10.244.1.1".parse().unwrap_or(Ipv4Addr::UNSPECIFIED),
+            prefix_len: 24,
+            peer: None,
+            broadcast: None,
+            scope: Scope::Universe,
+            secondary: false,
+            noprefixroute: false,
+            label: None,
+        });
         let cni = cni_of(&node, "veth1");
         assert!(matches!(&cni, Some(Cni::Bridge { bridge, prefix: 24, .. }) if bridge == "cni0"));
         let pod = synthesize_pod("p", "10.244.1.7".parse().unwrap_or(Ipv4Addr::UNSPECIFIED), &node, "veth1", &cni.unwrap_or(Cni::Routed));

@@ -30,16 +30,7 @@ pub struct Cause {
 
 /// What decides whether an outcome changed: everything the contract reports but the steps.
 fn key(o: &Outcome) -> String {
-    format!(
-        "{:.6}|{}|{:?}|{:?}|{:?}|{:?}|{:?}",
-        o.probability,
-        o.result.as_string(),
-        o.at,
-        o.seen,
-        o.disposition,
-        o.reason,
-        o.indeterminate
-    )
+    format!("{:.6}|{}|{:?}|{:?}|{:?}|{:?}|{:?}", o.probability, o.result.as_string(), o.at, o.seen, o.disposition, o.reason, o.indeterminate)
 }
 
 /// A step's identity for "which rule or route made the difference": its place, rule number,
@@ -184,8 +175,7 @@ pub fn with_changed_namespace<T>(
     ns: &str,
     edit: impl FnOnce(&mut crate::model::Namespace) -> T,
 ) -> Result<(crate::engine::World, T), String> {
-    let mut namespaces: Vec<crate::model::Namespace> =
-        world.namespace_names().filter_map(|n| world.namespace(n)).cloned().collect();
+    let mut namespaces: Vec<crate::model::Namespace> = world.namespace_names().filter_map(|n| world.namespace(n)).cloned().collect();
     let target = namespaces.iter_mut().find(|n| n.name == ns).ok_or_else(|| format!("no namespace {ns:?}"))?;
     let value = edit(target);
     Ok((crate::engine::World::new(namespaces, links)?, value))

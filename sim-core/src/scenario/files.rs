@@ -25,9 +25,7 @@ impl std::str::FromStr for Endpoint {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         match s.split_once(':') {
-            Some((ns, dev)) if !ns.is_empty() && !dev.is_empty() => {
-                Ok(Endpoint { ns: ns.to_string(), dev: dev.to_string() })
-            }
+            Some((ns, dev)) if !ns.is_empty() && !dev.is_empty() => Ok(Endpoint { ns: ns.to_string(), dev: dev.to_string() }),
             _ => Err(format!("expected NAMESPACE:DEVICE, found {s:?}")),
         }
     }
@@ -158,9 +156,8 @@ impl fmt::Display for Destination {
 impl std::str::FromStr for Destination {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let (hostport, proto) = s.rsplit_once('/').ok_or_else(|| {
-            format!("expected ADDRESS:PORT/PROTO or ADDRESS/icmp (e.g. 10.96.0.10:80/tcp), found {s:?}")
-        })?;
+        let (hostport, proto) =
+            s.rsplit_once('/').ok_or_else(|| format!("expected ADDRESS:PORT/PROTO or ADDRESS/icmp (e.g. 10.96.0.10:80/tcp), found {s:?}"))?;
         let proto = match proto {
             "tcp" => Proto::Tcp,
             "udp" => Proto::Udp,
@@ -169,8 +166,7 @@ impl std::str::FromStr for Destination {
         };
         let (addr, port) = match hostport.split_once(':') {
             Some((a, p)) => {
-                let port: u16 =
-                    p.parse().map_err(|_| format!("expected a port number 0-65535, found {p:?}"))?;
+                let port: u16 = p.parse().map_err(|_| format!("expected a port number 0-65535, found {p:?}"))?;
                 (a, Some(port))
             }
             None => (hostport, None),
@@ -265,11 +261,9 @@ pub struct ExpectedResult(pub crate::trace::ClientResult);
 impl<'de> Deserialize<'de> for ExpectedResult {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        crate::trace::ClientResult::parse(&s).map(ExpectedResult).ok_or_else(|| {
-            de::Error::custom(format!(
-                "expected connected, refused, timeout, indeterminate or error:ERRNO, found {s:?}"
-            ))
-        })
+        crate::trace::ClientResult::parse(&s)
+            .map(ExpectedResult)
+            .ok_or_else(|| de::Error::custom(format!("expected connected, refused, timeout, indeterminate or error:ERRNO, found {s:?}")))
     }
 }
 
@@ -357,7 +351,6 @@ fn parse_yaml<T: for<'de> Deserialize<'de> + Default>(file: &str, text: &str) ->
         Err(e) => Parsed { value: T::default(), diagnostics: vec![yaml_error(file, text, e)] },
     }
 }
-
 
 /// Parses a cluster file; semantic checks (duplicate links, unknown namespaces) included.
 pub fn parse_cluster(file: &str, text: &str) -> Parsed<ClusterFile> {

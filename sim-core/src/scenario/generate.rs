@@ -62,11 +62,7 @@ pub fn services(ns: &Namespace) -> (BTreeSet<ServicePort>, BTreeSet<(u16, Proto)
 /// The address a node is reached at from outside: the first global address on the device of
 /// its default route.
 pub fn uplink(ns: &Namespace) -> Option<(String, Ipv4Addr)> {
-    let dev = ns
-        .routes
-        .iter()
-        .find(|r| r.table == crate::model::route::RT_TABLE_MAIN && r.dst.prefix_len() == 0)
-        .and_then(|r| r.dev())?;
+    let dev = ns.routes.iter().find(|r| r.table == crate::model::route::RT_TABLE_MAIN && r.dst.prefix_len() == 0).and_then(|r| r.dev())?;
     let a = ns.addrs.iter().find(|a| a.ifname == dev && a.scope == crate::model::types::Scope::Universe)?;
     Some((dev.to_string(), a.local))
 }
@@ -85,11 +81,7 @@ pub fn default_outside_src(ns: &Namespace) -> Ipv4Addr {
 /// Every client (pods and nodes) to every Service port, and every NodePort on every node from
 /// an outside source (`external_src`, or [`default_outside_src`] when `None`), injected on the
 /// node's uplink.
-pub fn service_flows(
-    nodes: &[&Namespace],
-    pods: &[&Namespace],
-    external_src: Option<Ipv4Addr>,
-) -> Vec<Flow> {
+pub fn service_flows(nodes: &[&Namespace], pods: &[&Namespace], external_src: Option<Ipv4Addr>) -> Vec<Flow> {
     let mut all_svc = BTreeSet::new();
     let mut all_np = BTreeSet::new();
     for n in nodes {
@@ -100,13 +92,7 @@ pub fn service_flows(
     let mut flows = Vec::new();
     for client in pods.iter().chain(nodes.iter()) {
         for s in &all_svc {
-            flows.push(Flow {
-                name: format!("{} -> {}", client.name, s.dst),
-                from: Source::Ns(client.name.clone()),
-                to: s.dst,
-                expect: None,
-                seed: None,
-            });
+            flows.push(Flow { name: format!("{} -> {}", client.name, s.dst), from: Source::Ns(client.name.clone()), to: s.dst, expect: None, seed: None });
         }
     }
     for n in nodes {
@@ -169,7 +155,13 @@ pub fn cluster_flows(namespaces: &[&Namespace], links: &[crate::engine::VethLink
     }
     let node_of = |pod: &str| -> Option<&str> {
         links.iter().find_map(|l| {
-            let other = if l.a_ns == pod { &l.b_ns } else if l.b_ns == pod { &l.a_ns } else { return None };
+            let other = if l.a_ns == pod {
+                &l.b_ns
+            } else if l.b_ns == pod {
+                &l.a_ns
+            } else {
+                return None;
+            };
             nodes.iter().find(|n| &n.name == other).map(|n| n.name.as_str())
         })
     };

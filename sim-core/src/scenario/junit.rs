@@ -45,13 +45,7 @@ pub fn render(suites: &[SuiteReport]) -> String {
     let _ = writeln!(x, r#"<testsuites name="nfpath" tests="{tests}" failures="{failures}" errors="0">"#);
     for s in suites {
         let f = s.cases.iter().filter(|c| c.failure.is_some()).count();
-        let _ = writeln!(
-            x,
-            r#"  <testsuite name="{}" tests="{}" failures="{}" errors="0" skipped="0">"#,
-            escape(&s.name),
-            s.cases.len(),
-            f
-        );
+        let _ = writeln!(x, r#"  <testsuite name="{}" tests="{}" failures="{}" errors="0" skipped="0">"#, escape(&s.name), s.cases.len(), f);
         for c in &s.cases {
             let _ = write!(x, r#"    <testcase classname="{}" name="{}""#, escape(&s.name), escape(&c.name));
             if c.failure.is_none() && c.output.is_empty() {
@@ -61,12 +55,7 @@ pub fn render(suites: &[SuiteReport]) -> String {
             let _ = writeln!(x, ">");
             if let Some(msg) = &c.failure {
                 let first = msg.lines().next().unwrap_or("");
-                let _ = writeln!(
-                    x,
-                    r#"      <failure message="{}" type="expectation">{}</failure>"#,
-                    escape(first),
-                    escape(msg)
-                );
+                let _ = writeln!(x, r#"      <failure message="{}" type="expectation">{}</failure>"#, escape(first), escape(msg));
             }
             if !c.output.is_empty() {
                 let _ = writeln!(x, "      <system-out>{}</system-out>", escape(&c.output));

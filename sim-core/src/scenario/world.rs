@@ -12,11 +12,7 @@ pub type SnapshotFiles = BTreeMap<String, String>;
 
 /// Builds the world for a cluster file (or, with `cluster = None`, for lone snapshots). The
 /// value is `None` when the inputs cannot be used; diagnostics say why and what was assumed.
-pub fn build_world(
-    cluster_file: &str,
-    cluster: Option<&ClusterFile>,
-    snapshots: &BTreeMap<String, SnapshotFiles>,
-) -> Parsed<Option<World>> {
+pub fn build_world(cluster_file: &str, cluster: Option<&ClusterFile>, snapshots: &BTreeMap<String, SnapshotFiles>) -> Parsed<Option<World>> {
     let mut diags = Vec::new();
     let mut namespaces = Vec::new();
     for (name, files) in snapshots {
@@ -59,9 +55,7 @@ pub fn flow_spec(flow: &Flow) -> Result<FlowSpec, String> {
         Source::Inject(i) => {
             let from = match (&i.iif, i.src) {
                 (Some(iif), Some(src)) => FlowFrom::Inject { ns: i.ns.clone(), src, iif: iif.clone() },
-                (Some(_), None) => {
-                    return Err(format!("flow {}: a packet injected on an interface needs a source (src:)", flow.name))
-                }
+                (Some(_), None) => return Err(format!("flow {}: a packet injected on an interface needs a source (src:)", flow.name)),
                 (None, src) => FlowFrom::Client { ns: i.ns.clone(), src },
             };
             (from, i.sport, i.mark.unwrap_or(0))

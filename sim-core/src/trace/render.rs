@@ -45,14 +45,7 @@ impl Paint {
 /// `10.0.0.1:40000 -> 10.96.0.10:80/tcp`, or the ICMP form.
 pub fn packet_brief(p: &Packet) -> String {
     match p.proto {
-        6 | 17 | 132 => format!(
-            "{}:{} -> {}:{}/{}",
-            p.src,
-            p.sport,
-            p.dst,
-            p.dport,
-            crate::model::types::proto_name(p.proto).unwrap_or("?")
-        ),
+        6 | 17 | 132 => format!("{}:{} -> {}:{}/{}", p.src, p.sport, p.dst, p.dport, crate::model::types::proto_name(p.proto).unwrap_or("?")),
         1 => format!("{} -> {} icmp type {} code {}", p.src, p.dst, p.icmp_type, p.icmp_code),
         n => format!("{} -> {} proto {}", p.src, p.dst, n),
     }
@@ -62,11 +55,7 @@ fn step_line(s: &Step, paint: &Paint) -> String {
     let ns = paint.dim(&format!("[{}]", s.ns));
     match &s.kind {
         StepKind::Netfilter { hook, table, chain, rule, line, file, text, verdict } => {
-            let place = if *rule == 0 {
-                format!("{chain} policy")
-            } else {
-                format!("{chain} #{rule}")
-            };
+            let place = if *rule == 0 { format!("{chain} policy") } else { format!("{chain} #{rule}") };
             let verdict = if *rule == 0 { verdict.strip_prefix("policy ").unwrap_or(verdict) } else { verdict };
             let loc = if *line > 0 { format!(" ({file}:{line})") } else { String::new() };
             let mut o = format!("{ns} {:<11} {:<8} {}{} {}", hook, table, place, paint.dim(&loc), paint.verdict(verdict));
@@ -143,13 +132,7 @@ pub fn text(results: &[FlowResult], opts: TextOptions) -> String {
                     if let Some(p) = &s.packet_after {
                         match last.as_ref().map(|prev| rewrite_base(prev, p)) {
                             Some(Some(before)) if before != *p => {
-                                let _ = writeln!(
-                                    out,
-                                    "      {} {} => {}",
-                                    paint.wrap("1;33", "rewrite"),
-                                    packet_brief(&before),
-                                    packet_brief(p)
-                                );
+                                let _ = writeln!(out, "      {} {} => {}", paint.wrap("1;33", "rewrite"), packet_brief(&before), packet_brief(p));
                             }
                             Some(Some(_)) => {}
                             _ => {
@@ -171,11 +154,7 @@ pub fn text(results: &[FlowResult], opts: TextOptions) -> String {
 
 /// The contract's answer (interface.md §4), pretty-printed; keys in a fixed order.
 pub fn json(results: &[FlowResult]) -> String {
-    let v = if results.len() == 1 {
-        serde_json::to_value(&results[0])
-    } else {
-        serde_json::to_value(results)
-    };
+    let v = if results.len() == 1 { serde_json::to_value(&results[0]) } else { serde_json::to_value(results) };
     v.and_then(|v| serde_json::to_string_pretty(&v)).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 
@@ -293,11 +272,7 @@ pub fn dot(results: &[FlowResult]) -> String {
         for (oi, o) in r.outcomes.iter().enumerate() {
             let _ = writeln!(out, "digraph \"{}\" {{", dot_escape(&format!("{} outcome {}", r.flow, oi + 1)));
             let _ = writeln!(out, "  rankdir=LR; node [shape=box, fontname=\"monospace\", fontsize=10];");
-            let _ = writeln!(
-                out,
-                "  label=\"{}\"; labelloc=t;",
-                dot_escape(&format!("{}: {}\\n{}", r.flow, outcome_headline(o), o.summary))
-            );
+            let _ = writeln!(out, "  label=\"{}\"; labelloc=t;", dot_escape(&format!("{}: {}\\n{}", r.flow, outcome_headline(o), o.summary)));
             for (ci, (ns, lit)) in light(o).iter().enumerate() {
                 let _ = writeln!(out, "  subgraph cluster_{ci} {{ label=\"{}\";", dot_escape(ns));
                 for (i, (hook, table)) in HOOK_BOXES.iter().enumerate() {
@@ -317,11 +292,7 @@ pub fn dot(results: &[FlowResult]) -> String {
                 }
                 for (a, b) in HOOK_EDGES {
                     let hot = lit.crossed.contains(a) && lit.crossed.contains(b);
-                    let _ = writeln!(
-                        out,
-                        "    n{ci}_{a} -> n{ci}_{b}{};",
-                        if hot { " [penwidth=2.5]" } else { " [color=gray]" }
-                    );
+                    let _ = writeln!(out, "    n{ci}_{a} -> n{ci}_{b}{};", if hot { " [penwidth=2.5]" } else { " [color=gray]" });
                 }
                 let _ = writeln!(out, "  }}");
             }

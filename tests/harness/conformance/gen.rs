@@ -111,16 +111,7 @@ fn gene(n: usize) -> impl Strategy<Value = Vec<u32>> {
 /// Random genomes: 2 to 6 namespaces, up to 5 extra devices, 6 route edits, 4 sysctls, 1 to 5
 /// flows, 24 iptables rules and 2 DROP policies.
 pub fn genome() -> impl Strategy<Value = Genome> {
-    (
-        gene(6),
-        vec(gene(6), 0..=5),
-        vec(gene(8), 0..=6),
-        vec(gene(4), 0..=4),
-        vec(gene(5), 1..=5),
-        gene(36),
-        vec(gene(24), 0..=24),
-        vec(gene(3), 0..=2),
-    )
+    (gene(6), vec(gene(6), 0..=5), vec(gene(8), 0..=6), vec(gene(4), 0..=4), vec(gene(5), 1..=5), gene(36), vec(gene(24), 0..=24), vec(gene(3), 0..=2))
         .prop_map(|(shape, devices, routes, sysctls, flows, listen, rules, policies)| Genome {
             shape,
             devices,
@@ -187,7 +178,10 @@ pub struct Hop {
 /// A route as `ip route add` takes it, without the table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RouteTo {
-    Via { gw: Ipv4Addr, dev: String },
+    Via {
+        gw: Ipv4Addr,
+        dev: String,
+    },
     /// `nexthop via GW dev DEV` for each.
     Multipath(Vec<(Ipv4Addr, String)>),
     Kind(&'static str),
@@ -261,10 +255,7 @@ impl Plan {
         let n = self.segments.len() as u8 + 1;
         let dev = format!("e{n}");
         self.veths.push((a, dev.clone(), b, dev.clone()));
-        self.add_segment(vec![
-            Member { ns: a, dev: dev.clone(), addr: Ipv4Addr::new(10, 0, n, 1) },
-            Member { ns: b, dev, addr: Ipv4Addr::new(10, 0, n, 2) },
-        ]);
+        self.add_segment(vec![Member { ns: a, dev: dev.clone(), addr: Ipv4Addr::new(10, 0, n, 1) }, Member { ns: b, dev, addr: Ipv4Addr::new(10, 0, n, 2) }]);
     }
 
     /// A bridge `br<n>` in `hub` (holding `.1`) with a port `p<n>-<k>` to each of `others`,
@@ -341,59 +332,79 @@ pub struct DeviceKind {
 /// (No `dummy` entry: the kernel CI runs on may lack the module, and `ip link add type dummy`
 /// then fails.)
 pub static DEVICES: &[DeviceKind] = &[
-    DeviceKind { name: "lo-address", weight: 3, add: |d, p| {
-        // A /32 on lo, as services and router ids are often configured.
-        let ns = d.below(p.ns.len());
-        p.extra += 1;
-        let addr = Ipv4Addr::new(10, 9, ns as u8, p.extra);
-        p.ns[ns].dev_cmds.push(format!("ip addr add {addr}/32 dev lo"));
-        p.addrs.push(OwnedAddr { ns, dev: "lo".into(), addr, prefix: 32 });
-        p.dests.push(Dest { net: net(addr, 32), owners: vec![ns] });
-    } },
-    DeviceKind { name: "secondary-address", weight: 2, add: |d, p| {
-        // A second address in a segment's subnet: reached by ARP there, not by a route.
-        let seg = d.pick(&p.segments).clone();
-        let m = d.pick(&seg.members).clone();
-        p.extra += 1;
-        let addr = Ipv4Addr::new(10, 0, seg.n, 10 + p.extra);
-        p.ns[m.ns].dev_cmds.push(format!("ip addr add {addr}/24 dev {}", m.dev));
-        p.addrs.push(OwnedAddr { ns: m.ns, dev: m.dev.clone(), addr, prefix: 24 });
-    } },
-    DeviceKind { name: "bridge", weight: 3, add: |d, p| {
-        // A Linux bridge in a hub namespace with ports to one to three others: frames between
-        // them are bridged, and with br_netfilter (on by default) they cross the hub's iptables
-        // FORWARD chain with in = out = the bridge.
-        let n = p.ns.len();
-        let hub = d.below(n);
-        let want = 1 + d.below(3.min(n - 1));
-        let start = d.below(n);
-        let others: Vec<usize> = (0..n).map(|i| (start + i) % n).filter(|&x| x != hub).take(want).collect();
-        p.add_bridge(hub, &others);
-    } },
-    DeviceKind { name: "extra-veth", weight: 2, add: |d, p| {
-        // A second path between two namespaces: routing and rp_filter get choices.
-        let n = p.ns.len();
-        let a = d.below(n);
-        let b = (a + 1 + d.below(n - 1)) % n;
-        p.add_link(a.min(b), a.max(b));
-    } },
-    DeviceKind { name: "service", weight: 4, add: |d, p| {
-        // A service address nobody owns, routed to a holder that DNATs it to a backend, as
-        // kube-proxy does (nat PREROUTING and OUTPUT).
-        let holder = d.below(p.ns.len());
-        p.extra += 1;
-        let vip = Ipv4Addr::new(203, 0, 113, 10 + p.extra);
-        let backend = p.pick_host(d);
-        let proto = *d.pick(&["tcp", "udp"]);
-        let port = *d.pick(PORTS);
-        let to = if d.chance(50) { format!("{backend}:{}", d.pick(PORTS)) } else { backend.to_string() };
-        let rule = format!("-d {vip}/32 -p {proto} -m {proto} --dport {port} -j DNAT --to-destination {to}");
-        for chain in ["PREROUTING", "OUTPUT"] {
-            p.ns[holder].ipt.entry(("nat", chain.to_string())).or_default().push(rule.clone());
-        }
-        p.vips.push((vip, holder));
-        p.dests.push(Dest { net: net(vip, 32), owners: vec![holder] });
-    } },
+    DeviceKind {
+        name: "lo-address",
+        weight: 3,
+        add: |d, p| {
+            // A /32 on lo, as services and router ids are often configured.
+            let ns = d.below(p.ns.len());
+            p.extra += 1;
+            let addr = Ipv4Addr::new(10, 9, ns as u8, p.extra);
+            p.ns[ns].dev_cmds.push(format!("ip addr add {addr}/32 dev lo"));
+            p.addrs.push(OwnedAddr { ns, dev: "lo".into(), addr, prefix: 32 });
+            p.dests.push(Dest { net: net(addr, 32), owners: vec![ns] });
+        },
+    },
+    DeviceKind {
+        name: "secondary-address",
+        weight: 2,
+        add: |d, p| {
+            // A second address in a segment's subnet: reached by ARP there, not by a route.
+            let seg = d.pick(&p.segments).clone();
+            let m = d.pick(&seg.members).clone();
+            p.extra += 1;
+            let addr = Ipv4Addr::new(10, 0, seg.n, 10 + p.extra);
+            p.ns[m.ns].dev_cmds.push(format!("ip addr add {addr}/24 dev {}", m.dev));
+            p.addrs.push(OwnedAddr { ns: m.ns, dev: m.dev.clone(), addr, prefix: 24 });
+        },
+    },
+    DeviceKind {
+        name: "bridge",
+        weight: 3,
+        add: |d, p| {
+            // A Linux bridge in a hub namespace with ports to one to three others: frames between
+            // them are bridged, and with br_netfilter (on by default) they cross the hub's iptables
+            // FORWARD chain with in = out = the bridge.
+            let n = p.ns.len();
+            let hub = d.below(n);
+            let want = 1 + d.below(3.min(n - 1));
+            let start = d.below(n);
+            let others: Vec<usize> = (0..n).map(|i| (start + i) % n).filter(|&x| x != hub).take(want).collect();
+            p.add_bridge(hub, &others);
+        },
+    },
+    DeviceKind {
+        name: "extra-veth",
+        weight: 2,
+        add: |d, p| {
+            // A second path between two namespaces: routing and rp_filter get choices.
+            let n = p.ns.len();
+            let a = d.below(n);
+            let b = (a + 1 + d.below(n - 1)) % n;
+            p.add_link(a.min(b), a.max(b));
+        },
+    },
+    DeviceKind {
+        name: "service",
+        weight: 4,
+        add: |d, p| {
+            // A service address nobody owns, routed to a holder that DNATs it to a backend, as
+            // kube-proxy does (nat PREROUTING and OUTPUT).
+            let holder = d.below(p.ns.len());
+            p.extra += 1;
+            let vip = Ipv4Addr::new(203, 0, 113, 10 + p.extra);
+            let backend = p.pick_host(d);
+            let proto = *d.pick(&["tcp", "udp"]);
+            let port = *d.pick(PORTS);
+            let to = if d.chance(50) { format!("{backend}:{}", d.pick(PORTS)) } else { backend.to_string() };
+            let rule = format!("-d {vip}/32 -p {proto} -m {proto} --dport {port} -j DNAT --to-destination {to}");
+            for chain in ["PREROUTING", "OUTPUT"] {
+                p.ns[holder].ipt.entry(("nat", chain.to_string())).or_default().push(rule.clone());
+            }
+            p.vips.push((vip, holder));
+            p.dests.push(Dest { net: net(vip, 32), owners: vec![holder] });
+        },
+    },
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -422,96 +433,120 @@ fn via_random_neighbour(d: &mut Draw, p: &Plan, ns: usize) -> Option<RouteTo> {
 }
 
 pub static ROUTE_EDITS: &[RouteEdit] = &[
-    RouteEdit { name: "remove", weight: 2, apply: |d, p, ns| {
-        let keys: Vec<(u32, ipnet::Ipv4Net)> = p.ns[ns].routes.keys().copied().collect();
-        if !keys.is_empty() {
-            let k = *d.pick(&keys);
-            p.ns[ns].routes.remove(&k);
-        }
-    } },
-    RouteEdit { name: "reject-route", weight: 2, apply: |d, p, ns| {
-        let dests = remote_dests(p, ns);
-        if !dests.is_empty() {
+    RouteEdit {
+        name: "remove",
+        weight: 2,
+        apply: |d, p, ns| {
+            let keys: Vec<(u32, ipnet::Ipv4Net)> = p.ns[ns].routes.keys().copied().collect();
+            if !keys.is_empty() {
+                let k = *d.pick(&keys);
+                p.ns[ns].routes.remove(&k);
+            }
+        },
+    },
+    RouteEdit {
+        name: "reject-route",
+        weight: 2,
+        apply: |d, p, ns| {
+            let dests = remote_dests(p, ns);
+            if !dests.is_empty() {
+                let dst = *d.pick(&dests);
+                let kind = *d.pick(&["blackhole", "unreachable", "prohibit"]);
+                p.ns[ns].routes.insert((254, dst), RouteTo::Kind(kind));
+            }
+        },
+    },
+    RouteEdit {
+        name: "other-neighbour",
+        weight: 2,
+        apply: |d, p, ns| {
+            // May send traffic the wrong way, or round in a loop until its TTL runs out.
+            let dests = remote_dests(p, ns);
+            if dests.is_empty() {
+                return;
+            }
             let dst = *d.pick(&dests);
-            let kind = *d.pick(&["blackhole", "unreachable", "prohibit"]);
-            p.ns[ns].routes.insert((254, dst), RouteTo::Kind(kind));
-        }
-    } },
-    RouteEdit { name: "other-neighbour", weight: 2, apply: |d, p, ns| {
-        // May send traffic the wrong way, or round in a loop until its TTL runs out.
-        let dests = remote_dests(p, ns);
-        if dests.is_empty() {
-            return;
-        }
-        let dst = *d.pick(&dests);
-        if let Some(r) = via_random_neighbour(d, p, ns) {
-            p.ns[ns].routes.insert((254, dst), r);
-        }
-    } },
-    RouteEdit { name: "host-route", weight: 1, apply: |d, p, ns| {
-        let a = d.pick(&p.addrs).clone();
-        if a.ns == ns {
-            return;
-        }
-        if let Some(r) = via_random_neighbour(d, p, ns) {
-            p.ns[ns].routes.insert((254, net(a.addr, 32)), r);
-        }
-    } },
-    RouteEdit { name: "multipath", weight: 1, apply: |d, p, ns| {
-        // ECMP over two neighbours: the kernel hashes each flow to one of them, nfpath names
-        // both branches, and the kernel's choice must be one of them.
-        let hops = p.hops(ns);
-        let dests = remote_dests(p, ns);
-        if hops.len() < 2 || dests.is_empty() {
-            return;
-        }
-        let dst = *d.pick(&dests);
-        let a = d.below(hops.len());
-        let b = (a + 1 + d.below(hops.len() - 1)) % hops.len();
-        p.ns[ns].routes.insert((254, dst), RouteTo::Multipath(vec![(hops[a].gw, hops[a].dev.clone()), (hops[b].gw, hops[b].dev.clone())]));
-    } },
-    RouteEdit { name: "default", weight: 1, apply: |d, p, ns| {
-        if let Some(r) = via_random_neighbour(d, p, ns) {
-            p.ns[ns].routes.insert((254, ipnet::Ipv4Net::default()), r);
-        }
-    } },
-    RouteEdit { name: "policy", weight: 4, apply: |d, p, ns| {
-        // A route in another table and the rule that selects it.
-        let table = *d.pick(TABLES);
-        let dests = remote_dests(p, ns);
-        let dst = if dests.is_empty() || d.chance(40) { ipnet::Ipv4Net::default() } else { *d.pick(&dests) };
-        let route = if d.chance(25) {
-            Some(RouteTo::Kind(*d.pick(&["blackhole", "unreachable", "prohibit"])))
-        } else {
-            via_random_neighbour(d, p, ns)
-        };
-        let Some(route) = route else { return };
-        p.ns[ns].routes.insert((table, dst), route);
-        let pref = 1000 + 10 * p.ns[ns].ip_rules.len();
-        let selector = match d.below(5) {
-            0 => {
-                let m = d.pick(MARKS);
-                if d.chance(30) {
-                    format!("fwmark {m:#x}/{:#x}", 0xff)
-                } else {
-                    format!("fwmark {m:#x}")
-                }
+            if let Some(r) = via_random_neighbour(d, p, ns) {
+                p.ns[ns].routes.insert((254, dst), r);
             }
-            1 => format!("from {}", p.pick_addr(d)),
-            2 => {
-                let devs = &p.ns[ns].devs;
-                if devs.is_empty() {
-                    "from all".to_string()
-                } else {
-                    format!("iif {}", d.pick(devs))
-                }
+        },
+    },
+    RouteEdit {
+        name: "host-route",
+        weight: 1,
+        apply: |d, p, ns| {
+            let a = d.pick(&p.addrs).clone();
+            if a.ns == ns {
+                return;
             }
-            3 => format!("to {}", p.pick_addr(d)),
-            _ => "from all".to_string(),
-        };
-        let not = if d.chance(10) { "not " } else { "" };
-        p.ns[ns].ip_rules.push(format!("pref {pref} {not}{selector} lookup {table}"));
-    } },
+            if let Some(r) = via_random_neighbour(d, p, ns) {
+                p.ns[ns].routes.insert((254, net(a.addr, 32)), r);
+            }
+        },
+    },
+    RouteEdit {
+        name: "multipath",
+        weight: 1,
+        apply: |d, p, ns| {
+            // ECMP over two neighbours: the kernel hashes each flow to one of them, nfpath names
+            // both branches, and the kernel's choice must be one of them.
+            let hops = p.hops(ns);
+            let dests = remote_dests(p, ns);
+            if hops.len() < 2 || dests.is_empty() {
+                return;
+            }
+            let dst = *d.pick(&dests);
+            let a = d.below(hops.len());
+            let b = (a + 1 + d.below(hops.len() - 1)) % hops.len();
+            p.ns[ns].routes.insert((254, dst), RouteTo::Multipath(vec![(hops[a].gw, hops[a].dev.clone()), (hops[b].gw, hops[b].dev.clone())]));
+        },
+    },
+    RouteEdit {
+        name: "default",
+        weight: 1,
+        apply: |d, p, ns| {
+            if let Some(r) = via_random_neighbour(d, p, ns) {
+                p.ns[ns].routes.insert((254, ipnet::Ipv4Net::default()), r);
+            }
+        },
+    },
+    RouteEdit {
+        name: "policy",
+        weight: 4,
+        apply: |d, p, ns| {
+            // A route in another table and the rule that selects it.
+            let table = *d.pick(TABLES);
+            let dests = remote_dests(p, ns);
+            let dst = if dests.is_empty() || d.chance(40) { ipnet::Ipv4Net::default() } else { *d.pick(&dests) };
+            let route = if d.chance(25) { Some(RouteTo::Kind(*d.pick(&["blackhole", "unreachable", "prohibit"]))) } else { via_random_neighbour(d, p, ns) };
+            let Some(route) = route else { return };
+            p.ns[ns].routes.insert((table, dst), route);
+            let pref = 1000 + 10 * p.ns[ns].ip_rules.len();
+            let selector = match d.below(5) {
+                0 => {
+                    let m = d.pick(MARKS);
+                    if d.chance(30) {
+                        format!("fwmark {m:#x}/{:#x}", 0xff)
+                    } else {
+                        format!("fwmark {m:#x}")
+                    }
+                }
+                1 => format!("from {}", p.pick_addr(d)),
+                2 => {
+                    let devs = &p.ns[ns].devs;
+                    if devs.is_empty() {
+                        "from all".to_string()
+                    } else {
+                        format!("iif {}", d.pick(devs))
+                    }
+                }
+                3 => format!("to {}", p.pick_addr(d)),
+                _ => "from all".to_string(),
+            };
+            let not = if d.chance(10) { "not " } else { "" };
+            p.ns[ns].ip_rules.push(format!("pref {pref} {not}{selector} lookup {table}"));
+        },
+    },
 ];
 
 /// Shortest-path next hops over the segments: for each destination `ns` is not on, the first
@@ -566,36 +601,52 @@ pub struct SysctlKind {
 
 pub static SYSCTLS: &[SysctlKind] = &[
     SysctlKind { name: "ip_forward", weight: 3, apply: |_, p, ns| p.ns[ns].forward = !p.ns[ns].forward },
-    SysctlKind { name: "rp_filter", weight: 3, apply: |d, p, ns| {
-        let v = 1 + d.below(2);
-        let devs = p.ns[ns].devs.clone();
-        if devs.is_empty() || d.chance(50) {
-            p.ns[ns].pre.push(format!("net.ipv4.conf.all.rp_filter={v}"));
-        } else {
-            let dev = d.pick(&devs);
-            p.ns[ns].dev_sysctls.push(format!("net.ipv4.conf.{dev}.rp_filter={v}"));
-        }
-    } },
-    SysctlKind { name: "proxy_arp", weight: 1, apply: |d, p, ns| {
-        let devs = p.ns[ns].devs.clone();
-        if !devs.is_empty() {
-            let dev = d.pick(&devs);
-            p.ns[ns].dev_sysctls.push(format!("net.ipv4.conf.{dev}.proxy_arp=1"));
-            // Broadcast ARP requests are otherwise answered after a random delay of up to
-            // 0.8 s (`pneigh_enqueue`), which nfpath does not model; calico sets 0 too.
-            p.ns[ns].dev_sysctls.push(format!("net.ipv4.neigh.{dev}.proxy_delay=0"));
-        }
-    } },
-    SysctlKind { name: "bridge-nf-call-iptables-off", weight: 1, apply: |_, p, ns| {
-        p.ns[ns].pre.push("net.bridge.bridge-nf-call-iptables=0".into());
-    } },
-    SysctlKind { name: "device-forwarding-off", weight: 1, apply: |d, p, ns| {
-        let devs = p.ns[ns].devs.clone();
-        if !devs.is_empty() {
-            let dev = d.pick(&devs);
-            p.ns[ns].dev_sysctls.push(format!("net.ipv4.conf.{dev}.forwarding=0"));
-        }
-    } },
+    SysctlKind {
+        name: "rp_filter",
+        weight: 3,
+        apply: |d, p, ns| {
+            let v = 1 + d.below(2);
+            let devs = p.ns[ns].devs.clone();
+            if devs.is_empty() || d.chance(50) {
+                p.ns[ns].pre.push(format!("net.ipv4.conf.all.rp_filter={v}"));
+            } else {
+                let dev = d.pick(&devs);
+                p.ns[ns].dev_sysctls.push(format!("net.ipv4.conf.{dev}.rp_filter={v}"));
+            }
+        },
+    },
+    SysctlKind {
+        name: "proxy_arp",
+        weight: 1,
+        apply: |d, p, ns| {
+            let devs = p.ns[ns].devs.clone();
+            if !devs.is_empty() {
+                let dev = d.pick(&devs);
+                p.ns[ns].dev_sysctls.push(format!("net.ipv4.conf.{dev}.proxy_arp=1"));
+                // Broadcast ARP requests are otherwise answered after a random delay of up to
+                // 0.8 s (`pneigh_enqueue`), which nfpath does not model; calico sets 0 too.
+                p.ns[ns].dev_sysctls.push(format!("net.ipv4.neigh.{dev}.proxy_delay=0"));
+            }
+        },
+    },
+    SysctlKind {
+        name: "bridge-nf-call-iptables-off",
+        weight: 1,
+        apply: |_, p, ns| {
+            p.ns[ns].pre.push("net.bridge.bridge-nf-call-iptables=0".into());
+        },
+    },
+    SysctlKind {
+        name: "device-forwarding-off",
+        weight: 1,
+        apply: |d, p, ns| {
+            let devs = p.ns[ns].devs.clone();
+            if !devs.is_empty() {
+                let dev = d.pick(&devs);
+                p.ns[ns].dev_sysctls.push(format!("net.ipv4.conf.{dev}.forwarding=0"));
+            }
+        },
+    },
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -724,137 +775,241 @@ fn mark_value(d: &mut Draw) -> String {
 }
 
 pub static MATCHES: &[MatchKind] = &[
-    MatchKind { name: "source", weight: 4, hooks: ALL, protos: &[], write: |d, c| {
-        let n = not(d, 15);
-        format!("{n}-s {}", c.plan.pick_addr(d))
-    } },
-    MatchKind { name: "destination", weight: 5, hooks: ALL, protos: &[], write: |d, c| {
-        let n = not(d, 15);
-        format!("{n}-d {}", c.plan.pick_addr(d))
-    } },
-    MatchKind { name: "in-interface", weight: 2, hooks: WITH_IIF, protos: &[], write: |d, c| {
-        let n = not(d, 15);
-        format!("{n}-i {}", d.pick(&c.devs()))
-    } },
-    MatchKind { name: "out-interface", weight: 2, hooks: WITH_OIF, protos: &[], write: |d, c| {
-        let n = not(d, 15);
-        format!("{n}-o {}", d.pick(&c.devs()))
-    } },
-    MatchKind { name: "dport", weight: 5, hooks: ALL, protos: &["tcp", "udp"], write: |d, c| {
-        let p = c.proto.unwrap_or("tcp");
-        let n = not(d, 15);
-        format!("-m {p} {n}--dport {}", port_or_range(d))
-    } },
-    MatchKind { name: "sport", weight: 1, hooks: ALL, protos: &["tcp", "udp"], write: |d, c| {
-        // Client ports are 40000 and up (see render_flows); servers answer from PORTS.
-        let p = c.proto.unwrap_or("tcp");
-        let n = not(d, 15);
-        let ports = if d.chance(50) { "40000:49999".to_string() } else { port_or_range(d) };
-        format!("-m {p} {n}--sport {ports}")
-    } },
-    MatchKind { name: "multiport", weight: 2, hooks: ALL, protos: &["tcp", "udp"], write: |d, _| {
-        let kind = *d.pick(&["--dports", "--sports", "--ports"]);
-        let n = not(d, 10);
-        let mut ports: Vec<String> = PORTS.iter().filter(|_| d.chance(60)).map(|p| p.to_string()).collect();
-        if ports.is_empty() {
-            ports.push(d.pick(PORTS).to_string());
-        }
-        if d.chance(30) {
-            ports.push("40000:49999".into());
-        }
-        format!("-m multiport {n}{kind} {}", ports.join(","))
-    } },
-    MatchKind { name: "tcp-flags", weight: 1, hooks: ALL, protos: &["tcp"], write: |d, _| {
-        match d.below(4) {
+    MatchKind {
+        name: "source",
+        weight: 4,
+        hooks: ALL,
+        protos: &[],
+        write: |d, c| {
+            let n = not(d, 15);
+            format!("{n}-s {}", c.plan.pick_addr(d))
+        },
+    },
+    MatchKind {
+        name: "destination",
+        weight: 5,
+        hooks: ALL,
+        protos: &[],
+        write: |d, c| {
+            let n = not(d, 15);
+            format!("{n}-d {}", c.plan.pick_addr(d))
+        },
+    },
+    MatchKind {
+        name: "in-interface",
+        weight: 2,
+        hooks: WITH_IIF,
+        protos: &[],
+        write: |d, c| {
+            let n = not(d, 15);
+            format!("{n}-i {}", d.pick(&c.devs()))
+        },
+    },
+    MatchKind {
+        name: "out-interface",
+        weight: 2,
+        hooks: WITH_OIF,
+        protos: &[],
+        write: |d, c| {
+            let n = not(d, 15);
+            format!("{n}-o {}", d.pick(&c.devs()))
+        },
+    },
+    MatchKind {
+        name: "dport",
+        weight: 5,
+        hooks: ALL,
+        protos: &["tcp", "udp"],
+        write: |d, c| {
+            let p = c.proto.unwrap_or("tcp");
+            let n = not(d, 15);
+            format!("-m {p} {n}--dport {}", port_or_range(d))
+        },
+    },
+    MatchKind {
+        name: "sport",
+        weight: 1,
+        hooks: ALL,
+        protos: &["tcp", "udp"],
+        write: |d, c| {
+            // Client ports are 40000 and up (see render_flows); servers answer from PORTS.
+            let p = c.proto.unwrap_or("tcp");
+            let n = not(d, 15);
+            let ports = if d.chance(50) { "40000:49999".to_string() } else { port_or_range(d) };
+            format!("-m {p} {n}--sport {ports}")
+        },
+    },
+    MatchKind {
+        name: "multiport",
+        weight: 2,
+        hooks: ALL,
+        protos: &["tcp", "udp"],
+        write: |d, _| {
+            let kind = *d.pick(&["--dports", "--sports", "--ports"]);
+            let n = not(d, 10);
+            let mut ports: Vec<String> = PORTS.iter().filter(|_| d.chance(60)).map(|p| p.to_string()).collect();
+            if ports.is_empty() {
+                ports.push(d.pick(PORTS).to_string());
+            }
+            if d.chance(30) {
+                ports.push("40000:49999".into());
+            }
+            format!("-m multiport {n}{kind} {}", ports.join(","))
+        },
+    },
+    MatchKind {
+        name: "tcp-flags",
+        weight: 1,
+        hooks: ALL,
+        protos: &["tcp"],
+        write: |d, _| match d.below(4) {
             0 => "-m tcp --tcp-flags FIN,SYN,RST,ACK SYN".into(),
             1 => "-m tcp ! --tcp-flags FIN,SYN,RST,ACK SYN".into(),
             2 => "-m tcp --tcp-flags SYN,ACK ACK".into(),
             _ => "-m tcp --tcp-flags RST RST".into(),
-        }
-    } },
-    MatchKind { name: "ctstate", weight: 4, hooks: ALL, protos: &[], write: |d, _| {
-        let all = ["NEW", "ESTABLISHED", "RELATED", "INVALID", "UNTRACKED", "DNAT", "SNAT"];
-        let mut states: Vec<&str> = all.iter().copied().filter(|_| d.chance(25)).collect();
-        if states.is_empty() {
-            states.push(*d.pick(&all));
-        }
-        let n = not(d, 10);
-        format!("-m conntrack {n}--ctstate {}", states.join(","))
-    } },
-    MatchKind { name: "state", weight: 1, hooks: ALL, protos: &[], write: |d, _| {
-        let all = ["NEW", "ESTABLISHED", "RELATED", "INVALID", "UNTRACKED"];
-        let mut states: Vec<&str> = all.iter().copied().filter(|_| d.chance(30)).collect();
-        if states.is_empty() {
-            states.push(*d.pick(&all));
-        }
-        format!("-m state --state {}", states.join(","))
-    } },
-    MatchKind { name: "ctorigdst", weight: 1, hooks: ALL, protos: &[], write: |d, c| {
-        let n = not(d, 10);
-        format!("-m conntrack {n}--ctorigdst {}", c.plan.pick_addr(d))
-    } },
-    MatchKind { name: "addrtype", weight: 3, hooks: ALL, protos: &[], write: |d, c| {
-        let which = *d.pick(&["--dst-type", "--src-type"]);
-        let ty = *d.pick(&["LOCAL", "UNICAST", "BROADCAST", "MULTICAST", "BLACKHOLE", "UNREACHABLE", "PROHIBIT"]);
-        let n = not(d, 20);
-        let limit = if d.chance(20) {
-            if WITH_IIF.contains(&c.hook) && c.hook != Fwd {
-                " --limit-iface-in"
-            } else if matches!(c.hook, Out | Post) {
-                " --limit-iface-out"
+        },
+    },
+    MatchKind {
+        name: "ctstate",
+        weight: 4,
+        hooks: ALL,
+        protos: &[],
+        write: |d, _| {
+            let all = ["NEW", "ESTABLISHED", "RELATED", "INVALID", "UNTRACKED", "DNAT", "SNAT"];
+            let mut states: Vec<&str> = all.iter().copied().filter(|_| d.chance(25)).collect();
+            if states.is_empty() {
+                states.push(*d.pick(&all));
+            }
+            let n = not(d, 10);
+            format!("-m conntrack {n}--ctstate {}", states.join(","))
+        },
+    },
+    MatchKind {
+        name: "state",
+        weight: 1,
+        hooks: ALL,
+        protos: &[],
+        write: |d, _| {
+            let all = ["NEW", "ESTABLISHED", "RELATED", "INVALID", "UNTRACKED"];
+            let mut states: Vec<&str> = all.iter().copied().filter(|_| d.chance(30)).collect();
+            if states.is_empty() {
+                states.push(*d.pick(&all));
+            }
+            format!("-m state --state {}", states.join(","))
+        },
+    },
+    MatchKind {
+        name: "ctorigdst",
+        weight: 1,
+        hooks: ALL,
+        protos: &[],
+        write: |d, c| {
+            let n = not(d, 10);
+            format!("-m conntrack {n}--ctorigdst {}", c.plan.pick_addr(d))
+        },
+    },
+    MatchKind {
+        name: "addrtype",
+        weight: 3,
+        hooks: ALL,
+        protos: &[],
+        write: |d, c| {
+            let which = *d.pick(&["--dst-type", "--src-type"]);
+            let ty = *d.pick(&["LOCAL", "UNICAST", "BROADCAST", "MULTICAST", "BLACKHOLE", "UNREACHABLE", "PROHIBIT"]);
+            let n = not(d, 20);
+            let limit = if d.chance(20) {
+                if WITH_IIF.contains(&c.hook) && c.hook != Fwd {
+                    " --limit-iface-in"
+                } else if matches!(c.hook, Out | Post) {
+                    " --limit-iface-out"
+                } else {
+                    ""
+                }
             } else {
                 ""
+            };
+            format!("-m addrtype {n}{which} {ty}{limit}")
+        },
+    },
+    MatchKind {
+        name: "mark",
+        weight: 3,
+        hooks: ALL,
+        protos: &[],
+        write: |d, _| {
+            let n = not(d, 15);
+            format!("-m mark {n}--mark {}", mark_value(d))
+        },
+    },
+    MatchKind {
+        name: "connmark",
+        weight: 2,
+        hooks: ALL,
+        protos: &[],
+        write: |d, _| {
+            let n = not(d, 15);
+            format!("-m connmark {n}--mark {}", mark_value(d))
+        },
+    },
+    MatchKind {
+        name: "iprange",
+        weight: 1,
+        hooks: ALL,
+        protos: &[],
+        write: |d, c| {
+            let a = c.plan.pick_host(d);
+            let o = a.octets();
+            let lo = Ipv4Addr::new(o[0], o[1], o[2], o[3].saturating_sub(d.below(3) as u8));
+            let hi = Ipv4Addr::new(o[0], o[1], o[2], o[3].saturating_add(d.below(3) as u8));
+            let which = *d.pick(&["--dst-range", "--src-range"]);
+            let n = not(d, 15);
+            format!("-m iprange {n}{which} {lo}-{hi}")
+        },
+    },
+    MatchKind {
+        name: "icmp-type",
+        weight: 1,
+        hooks: ALL,
+        protos: &["icmp"],
+        write: |d, _| {
+            let t = *d.pick(&["destination-unreachable", "port-unreachable", "host-unreachable", "echo-request", "time-exceeded", "communication-prohibited"]);
+            format!("-m icmp --icmp-type {t}")
+        },
+    },
+    MatchKind {
+        name: "physdev",
+        weight: 2,
+        hooks: &[Pre, In, Fwd, Post],
+        protos: &[],
+        write: |d, c| {
+            // Bridge ports of this namespace (a name that is no port never matches, which is fine).
+            let mut ports = c.plan.ns[c.ns].ports.clone();
+            ports.push("p+".into());
+            let port = d.pick(&ports).clone();
+            let out_ok = matches!(c.hook, Fwd | Post);
+            match d.below(if out_ok { 6 } else { 4 }) {
+                0 => format!("-m physdev --physdev-in {port}"),
+                1 => format!("-m physdev ! --physdev-in {port}"),
+                2 => "-m physdev --physdev-is-bridged".into(),
+                3 => "-m physdev ! --physdev-is-bridged".into(),
+                4 => format!("-m physdev --physdev-out {port}"),
+                _ => "-m physdev --physdev-is-out".into(),
             }
-        } else {
-            ""
-        };
-        format!("-m addrtype {n}{which} {ty}{limit}")
-    } },
-    MatchKind { name: "mark", weight: 3, hooks: ALL, protos: &[], write: |d, _| {
-        let n = not(d, 15);
-        format!("-m mark {n}--mark {}", mark_value(d))
-    } },
-    MatchKind { name: "connmark", weight: 2, hooks: ALL, protos: &[], write: |d, _| {
-        let n = not(d, 15);
-        format!("-m connmark {n}--mark {}", mark_value(d))
-    } },
-    MatchKind { name: "iprange", weight: 1, hooks: ALL, protos: &[], write: |d, c| {
-        let a = c.plan.pick_host(d);
-        let o = a.octets();
-        let lo = Ipv4Addr::new(o[0], o[1], o[2], o[3].saturating_sub(d.below(3) as u8));
-        let hi = Ipv4Addr::new(o[0], o[1], o[2], o[3].saturating_add(d.below(3) as u8));
-        let which = *d.pick(&["--dst-range", "--src-range"]);
-        let n = not(d, 15);
-        format!("-m iprange {n}{which} {lo}-{hi}")
-    } },
-    MatchKind { name: "icmp-type", weight: 1, hooks: ALL, protos: &["icmp"], write: |d, _| {
-        let t = *d.pick(&["destination-unreachable", "port-unreachable", "host-unreachable", "echo-request", "time-exceeded", "communication-prohibited"]);
-        format!("-m icmp --icmp-type {t}")
-    } },
-    MatchKind { name: "physdev", weight: 2, hooks: &[Pre, In, Fwd, Post], protos: &[], write: |d, c| {
-        // Bridge ports of this namespace (a name that is no port never matches, which is fine).
-        let mut ports = c.plan.ns[c.ns].ports.clone();
-        ports.push("p+".into());
-        let port = d.pick(&ports).clone();
-        let out_ok = matches!(c.hook, Fwd | Post);
-        match d.below(if out_ok { 6 } else { 4 }) {
-            0 => format!("-m physdev --physdev-in {port}"),
-            1 => format!("-m physdev ! --physdev-in {port}"),
-            2 => "-m physdev --physdev-is-bridged".into(),
-            3 => "-m physdev ! --physdev-is-bridged".into(),
-            4 => format!("-m physdev --physdev-out {port}"),
-            _ => "-m physdev --physdev-is-out".into(),
-        }
-    } },
-    MatchKind { name: "statistic", weight: 1, hooks: ALL, protos: &[], write: |d, _| {
-        // Random mode only: nfpath lists every branch and the kernel's draw must be one of them.
-        // (`--mode nth` counts packets across the flows of a case, which nfpath starts afresh.)
-        let p = *d.pick(&["0.50000000000", "0.25000000000", "0.75000000000"]);
-        format!("-m statistic --mode random --probability {p}")
-    } },
-    MatchKind { name: "comment", weight: 1, hooks: ALL, protos: &[], write: |d, _| {
-        format!("-m comment --comment \"conformance rule {}\"", d.below(100))
-    } },
+        },
+    },
+    MatchKind {
+        name: "statistic",
+        weight: 1,
+        hooks: ALL,
+        protos: &[],
+        write: |d, _| {
+            // Random mode only: nfpath lists every branch and the kernel's draw must be one of them.
+            // (`--mode nth` counts packets across the flows of a case, which nfpath starts afresh.)
+            let p = *d.pick(&["0.50000000000", "0.25000000000", "0.75000000000"]);
+            format!("-m statistic --mode random --probability {p}")
+        },
+    },
+    MatchKind { name: "comment", weight: 1, hooks: ALL, protos: &[], write: |d, _| format!("-m comment --comment \"conformance rule {}\"", d.below(100)) },
 ];
 
 /// One kind of target.
@@ -878,57 +1033,126 @@ pub static TARGETS: &[TargetKind] = &[
     TargetKind { name: "DROP", weight: 3, tables: FILTERING, hooks: ALL, protos: &[], jumps: false, write: |_, _| "-j DROP".into() },
     TargetKind { name: "RETURN", weight: 2, tables: EVERY, hooks: ALL, protos: &[], jumps: false, write: |_, _| "-j RETURN".into() },
     TargetKind { name: "(none)", weight: 1, tables: EVERY, hooks: ALL, protos: &[], jumps: false, write: |_, _| String::new() },
-    TargetKind { name: "jump", weight: 4, tables: EVERY, hooks: ALL, protos: &[], jumps: true, write: |d, c| {
-        let to = c.level + 1 + d.below(MAX_LEVEL - c.level);
-        format!("-j {}", c.user_chain(to))
-    } },
-    TargetKind { name: "goto", weight: 2, tables: EVERY, hooks: ALL, protos: &[], jumps: true, write: |d, c| {
-        let to = c.level + 1 + d.below(MAX_LEVEL - c.level);
-        format!("-g {}", c.user_chain(to))
-    } },
-    TargetKind { name: "REJECT", weight: 3, tables: &["filter"], hooks: &[In, Fwd, Out], protos: &[], jumps: false, write: |d, c| {
-        let mut with = vec!["icmp-port-unreachable", "icmp-host-unreachable", "icmp-net-unreachable", "icmp-admin-prohibited", "icmp-host-prohibited", "icmp-net-prohibited"];
-        if c.proto == Some("tcp") {
-            with.push("tcp-reset");
-            with.push("tcp-reset");
-        }
-        format!("-j REJECT --reject-with {}", d.pick(&with))
-    } },
-    TargetKind { name: "MARK", weight: 3, tables: &["mangle", "raw", "filter"], hooks: ALL, protos: &[], jumps: false, write: |d, _| {
-        let v = *d.pick(MARKS);
-        match d.below(4) {
-            0 => format!("-j MARK --set-xmark {v:#x}/{:#x}", 0xffffffffu32),
-            1 => format!("-j MARK --set-xmark {v:#x}/{:#x}", 0xff),
-            2 => format!("-j MARK --or-mark {v:#x}"),
-            _ => format!("-j MARK --and-mark {:#x}", !v),
-        }
-    } },
-    TargetKind { name: "CONNMARK", weight: 2, tables: &["mangle", "filter", "raw"], hooks: ALL, protos: &[], jumps: false, write: |d, _| {
-        let v = *d.pick(MARKS);
-        match d.below(3) {
-            0 => format!("-j CONNMARK --set-xmark {v:#x}/{:#x}", 0xffffffffu32),
-            1 => "-j CONNMARK --save-mark --nfmask 0xffffffff --ctmask 0xffffffff".into(),
-            _ => "-j CONNMARK --restore-mark --nfmask 0xffffffff --ctmask 0xffffffff".into(),
-        }
-    } },
-    TargetKind { name: "DNAT", weight: 4, tables: &["nat"], hooks: &[Pre, Out], protos: &[], jumps: false, write: |d, c| {
-        let to = c.plan.pick_host(d);
-        if c.proto.is_some_and(|p| p == "tcp" || p == "udp") && d.chance(50) {
-            format!("-j DNAT --to-destination {to}:{}", d.pick(PORTS))
-        } else {
-            format!("-j DNAT --to-destination {to}")
-        }
-    } },
-    TargetKind { name: "SNAT", weight: 2, tables: &["nat"], hooks: &[Post, In], protos: &[], jumps: false, write: |d, c| {
-        // Mostly one of the namespace's own addresses, as SNAT is normally configured.
-        let own: Vec<Ipv4Addr> = c.plan.addrs.iter().filter(|a| a.ns == c.ns).map(|a| a.addr).collect();
-        let to = if !own.is_empty() && !d.chance(25) { *d.pick(&own) } else { c.plan.pick_host(d) };
-        format!("-j SNAT --to-source {to}")
-    } },
+    TargetKind {
+        name: "jump",
+        weight: 4,
+        tables: EVERY,
+        hooks: ALL,
+        protos: &[],
+        jumps: true,
+        write: |d, c| {
+            let to = c.level + 1 + d.below(MAX_LEVEL - c.level);
+            format!("-j {}", c.user_chain(to))
+        },
+    },
+    TargetKind {
+        name: "goto",
+        weight: 2,
+        tables: EVERY,
+        hooks: ALL,
+        protos: &[],
+        jumps: true,
+        write: |d, c| {
+            let to = c.level + 1 + d.below(MAX_LEVEL - c.level);
+            format!("-g {}", c.user_chain(to))
+        },
+    },
+    TargetKind {
+        name: "REJECT",
+        weight: 3,
+        tables: &["filter"],
+        hooks: &[In, Fwd, Out],
+        protos: &[],
+        jumps: false,
+        write: |d, c| {
+            let mut with = vec![
+                "icmp-port-unreachable",
+                "icmp-host-unreachable",
+                "icmp-net-unreachable",
+                "icmp-admin-prohibited",
+                "icmp-host-prohibited",
+                "icmp-net-prohibited",
+            ];
+            if c.proto == Some("tcp") {
+                with.push("tcp-reset");
+                with.push("tcp-reset");
+            }
+            format!("-j REJECT --reject-with {}", d.pick(&with))
+        },
+    },
+    TargetKind {
+        name: "MARK",
+        weight: 3,
+        tables: &["mangle", "raw", "filter"],
+        hooks: ALL,
+        protos: &[],
+        jumps: false,
+        write: |d, _| {
+            let v = *d.pick(MARKS);
+            match d.below(4) {
+                0 => format!("-j MARK --set-xmark {v:#x}/{:#x}", 0xffffffffu32),
+                1 => format!("-j MARK --set-xmark {v:#x}/{:#x}", 0xff),
+                2 => format!("-j MARK --or-mark {v:#x}"),
+                _ => format!("-j MARK --and-mark {:#x}", !v),
+            }
+        },
+    },
+    TargetKind {
+        name: "CONNMARK",
+        weight: 2,
+        tables: &["mangle", "filter", "raw"],
+        hooks: ALL,
+        protos: &[],
+        jumps: false,
+        write: |d, _| {
+            let v = *d.pick(MARKS);
+            match d.below(3) {
+                0 => format!("-j CONNMARK --set-xmark {v:#x}/{:#x}", 0xffffffffu32),
+                1 => "-j CONNMARK --save-mark --nfmask 0xffffffff --ctmask 0xffffffff".into(),
+                _ => "-j CONNMARK --restore-mark --nfmask 0xffffffff --ctmask 0xffffffff".into(),
+            }
+        },
+    },
+    TargetKind {
+        name: "DNAT",
+        weight: 4,
+        tables: &["nat"],
+        hooks: &[Pre, Out],
+        protos: &[],
+        jumps: false,
+        write: |d, c| {
+            let to = c.plan.pick_host(d);
+            if c.proto.is_some_and(|p| p == "tcp" || p == "udp") && d.chance(50) {
+                format!("-j DNAT --to-destination {to}:{}", d.pick(PORTS))
+            } else {
+                format!("-j DNAT --to-destination {to}")
+            }
+        },
+    },
+    TargetKind {
+        name: "SNAT",
+        weight: 2,
+        tables: &["nat"],
+        hooks: &[Post, In],
+        protos: &[],
+        jumps: false,
+        write: |d, c| {
+            // Mostly one of the namespace's own addresses, as SNAT is normally configured.
+            let own: Vec<Ipv4Addr> = c.plan.addrs.iter().filter(|a| a.ns == c.ns).map(|a| a.addr).collect();
+            let to = if !own.is_empty() && !d.chance(25) { *d.pick(&own) } else { c.plan.pick_host(d) };
+            format!("-j SNAT --to-source {to}")
+        },
+    },
     TargetKind { name: "MASQUERADE", weight: 3, tables: &["nat"], hooks: &[Post], protos: &[], jumps: false, write: |_, _| "-j MASQUERADE".into() },
-    TargetKind { name: "REDIRECT", weight: 2, tables: &["nat"], hooks: &[Pre, Out], protos: &["tcp", "udp"], jumps: false, write: |d, _| {
-        format!("-j REDIRECT --to-ports {}", d.pick(PORTS))
-    } },
+    TargetKind {
+        name: "REDIRECT",
+        weight: 2,
+        tables: &["nat"],
+        hooks: &[Pre, Out],
+        protos: &["tcp", "udp"],
+        jumps: false,
+        write: |d, _| format!("-j REDIRECT --to-ports {}", d.pick(PORTS)),
+    },
     TargetKind { name: "CT-notrack", weight: 1, tables: &["raw"], hooks: &[Pre, Out], protos: &[], jumps: false, write: |_, _| "-j CT --notrack".into() },
 ];
 
@@ -977,12 +1201,9 @@ fn write_rule(d: &mut Draw, plan: &Plan, ns: usize) -> Option<(&'static str, Str
 /// The namespace's rules as iptables-save text.
 fn iptables_text(n: &NsPlan) -> String {
     let mut out = String::new();
-    for (table, hooks) in [
-        ("raw", &[Pre, Out][..]),
-        ("mangle", &[Pre, In, Fwd, Out, Post][..]),
-        ("nat", &[Pre, In, Out, Post][..]),
-        ("filter", &[In, Fwd, Out][..]),
-    ] {
+    for (table, hooks) in
+        [("raw", &[Pre, Out][..]), ("mangle", &[Pre, In, Fwd, Out, Post][..]), ("nat", &[Pre, In, Out, Post][..]), ("filter", &[In, Fwd, Out][..])]
+    {
         let chains: Vec<&String> = n.ipt.keys().filter(|(t, _)| *t == table).map(|(_, c)| c).collect();
         let policies: Vec<_> = n.policies.iter().filter(|((t, _), _)| *t == table).collect();
         if chains.is_empty() && policies.is_empty() {
@@ -1145,9 +1366,10 @@ pub fn render(g: &Genome) -> Case {
                 } else {
                     format!("{hook}{}", level - 1)
                 };
-                let entered = nsp.ipt.iter().any(|((t, _), rules)| {
-                    *t == table && rules.iter().any(|r| r.ends_with(&format!("-j {chain}")) || r.ends_with(&format!("-g {chain}")))
-                });
+                let entered = nsp
+                    .ipt
+                    .iter()
+                    .any(|((t, _), rules)| *t == table && rules.iter().any(|r| r.ends_with(&format!("-j {chain}")) || r.ends_with(&format!("-g {chain}"))));
                 if !entered {
                     nsp.ipt.entry((table, parent)).or_default().insert(0, format!("-j {chain}"));
                 }
@@ -1159,14 +1381,8 @@ pub fn render(g: &Genome) -> Case {
         let ns = d.below(n);
         // (Not raw OUTPUT: there no packet of a new connection has a conntrack entry yet, so a
         // DROP policy silences the namespace entirely.)
-        let (table, chain) = *d.pick(&[
-            ("filter", "FORWARD"),
-            ("filter", "INPUT"),
-            ("filter", "OUTPUT"),
-            ("filter", "FORWARD"),
-            ("filter", "INPUT"),
-            ("mangle", "PREROUTING"),
-        ]);
+        let (table, chain) =
+            *d.pick(&[("filter", "FORWARD"), ("filter", "INPUT"), ("filter", "OUTPUT"), ("filter", "FORWARD"), ("filter", "INPUT"), ("mangle", "PREROUTING")]);
         p.ns[ns].policies.insert((table, chain), "DROP");
         // As firewalls with a DROP policy usually do: answers to accepted traffic pass.
         if !d.chance(30) {
@@ -1199,11 +1415,8 @@ fn finish(p: Plan) -> Case {
         commands.extend(n.ip_rules.iter().map(|r| format!("ip rule add {r}")));
         namespaces.push(NsCase { name: n.name.clone(), pre, commands, iptables: iptables_text(n), listen: n.listen.clone() });
     }
-    let links = p
-        .veths
-        .iter()
-        .map(|(a, ad, b, bd)| LinkCase { a: p.ns[*a].name.clone(), a_dev: ad.clone(), b: p.ns[*b].name.clone(), b_dev: bd.clone() })
-        .collect();
+    let links =
+        p.veths.iter().map(|(a, ad, b, bd)| LinkCase { a: p.ns[*a].name.clone(), a_dev: ad.clone(), b: p.ns[*b].name.clone(), b_dev: bd.clone() }).collect();
     Case { namespaces, links, flows: p.flows }
 }
 
@@ -1215,7 +1428,8 @@ mod tests {
 
     #[test]
     fn the_simplest_genome_is_two_linked_hosts() {
-        let g = Genome { shape: vec![], devices: vec![], routes: vec![], sysctls: vec![], flows: vec![vec![]], listen: vec![], rules: vec![], policies: vec![] };
+        let g =
+            Genome { shape: vec![], devices: vec![], routes: vec![], sysctls: vec![], flows: vec![vec![]], listen: vec![], rules: vec![], policies: vec![] };
         let c = render(&g);
         assert_eq!(c.namespaces.len(), 2);
         assert_eq!(c.links.len(), 1);

@@ -115,12 +115,7 @@ impl CaseReport {
 }
 
 fn failed(what: &str, out: &std::process::Output) -> String {
-    format!(
-        "{what} failed ({}): {}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr).trim(),
-        String::from_utf8_lossy(&out.stdout).trim()
-    )
+    format!("{what} failed ({}): {}{}", out.status, String::from_utf8_lossy(&out.stderr).trim(), String::from_utf8_lossy(&out.stdout).trim())
 }
 
 fn sh(ns: &Ns, script: &str) -> Result<String, String> {
@@ -189,7 +184,13 @@ pub fn build(case: &Case, cfg: &RunConfig) -> Result<Built, String> {
         let (a, b) = (&ns[&l.a], &ns[&l.b]);
         // Created from inside `a` with the peer moved straight into `b`: nothing ever exists in
         // the root namespace.
-        sh(a, &format!("ip link add {} type veth peer name {} netns {}\nip link set {} up\nip -n {} link set {} up", l.a_dev, l.b_dev, b.name, l.a_dev, b.name, l.b_dev))?;
+        sh(
+            a,
+            &format!(
+                "ip link add {} type veth peer name {} netns {}\nip link set {} up\nip -n {} link set {} up",
+                l.a_dev, l.b_dev, b.name, l.a_dev, b.name, l.b_dev
+            ),
+        )?;
     }
     let configured: Vec<Result<Vec<(String, Listener)>, String>> = std::thread::scope(|s| {
         let ns = &ns;
@@ -391,7 +392,9 @@ fn outcome_matches(o: &Outcome, obs: &Observation, proto: Proto, listening: &dyn
         }
         (None, None) => Ok(()),
         (Some(r), None) => Err(format!("received: nfpath says no listener gets it, kernel at {} as {} -> {}", r.ns, r.peer, r.local)),
-        (None, Some((at, seen))) => Err(format!("received: nfpath says the listener in {at} gets it as {} -> {}, kernel: no listener saw it", seen.src, seen.dst)),
+        (None, Some((at, seen))) => {
+            Err(format!("received: nfpath says the listener in {at} gets it as {} -> {}, kernel: no listener saw it", seen.src, seen.dst))
+        }
     }
 }
 
@@ -430,9 +433,8 @@ pub fn run_case(case: &Case, cfg: &RunConfig) -> Result<CaseReport, String> {
     for (i, flow) in case.flows.iter().enumerate() {
         let spec = flow_spec(flow, i)?;
         let proto = flow.target()?.proto;
-        let listening = |ns: &str, port: u16| {
-            case.namespaces.iter().any(|n| n.name == ns && n.listen.iter().any(|l| parse_listen(l).is_ok_and(|x| x == (proto, port))))
-        };
+        let listening =
+            |ns: &str, port: u16| case.namespaces.iter().any(|n| n.name == ns && n.listen.iter().any(|l| parse_listen(l).is_ok_and(|x| x == (proto, port))));
         let predicted = world.run_flow(&spec, &opts);
         let mut observed = built.probe(flow, cfg.timeout_ms)?;
         let mut disagreement = compare(&predicted, &observed, proto, &listening);
@@ -496,7 +498,13 @@ mod tests {
         let p = one(outcome(ClientResult::Refused, Some("b"), "10.0.1.1:40000", "10.0.1.2:80", ""));
         assert_eq!(compare(&p, &obs("refused", None), Proto::Tcp, ALL), None);
         // The handshake completes for the client but its last ACK is lost: nfpath says so.
-        let p = one(outcome(ClientResult::Connected, Some("b"), "10.0.1.1:40000", "10.0.1.2:80", "connect() succeeds, but the client's final ACK is dropped in a (rule), so the server never accepts the connection"));
+        let p = one(outcome(
+            ClientResult::Connected,
+            Some("b"),
+            "10.0.1.1:40000",
+            "10.0.1.2:80",
+            "connect() succeeds, but the client's final ACK is dropped in a (rule), so the server never accepts the connection",
+        ));
         assert_eq!(compare(&p, &obs("connected", None), Proto::Tcp, ALL), None);
         // A UDP datagram read by the listener is seen even when the answer is lost.
         let p = one(outcome(ClientResult::Timeout, Some("b"), "10.0.1.1:40000", "10.0.1.2:53", ""));
@@ -508,7 +516,13 @@ mod tests {
 
     #[test]
     fn ports_the_kernel_draws_at_random_compare_by_address() {
-        let p = one(outcome(ClientResult::Connected, Some("b"), "10.0.1.1:40000", "10.0.1.2:80", "reaches a listener (assumed: MASQUERADE: the kernel picks a random port here; nfpath shows the original port 40000)"));
+        let p = one(outcome(
+            ClientResult::Connected,
+            Some("b"),
+            "10.0.1.1:40000",
+            "10.0.1.2:80",
+            "reaches a listener (assumed: MASQUERADE: the kernel picks a random port here; nfpath shows the original port 40000)",
+        ));
         assert_eq!(compare(&p, &obs("connected", Some(("b", "10.0.1.1:51234", "10.0.1.2:80"))), Proto::Tcp, ALL), None);
         let p = one(outcome(ClientResult::Connected, Some("b"), "10.0.1.1:40000", "10.0.1.2:80", ""));
         assert!(compare(&p, &obs("connected", Some(("b", "10.0.1.1:51234", "10.0.1.2:80"))), Proto::Tcp, ALL).is_some());

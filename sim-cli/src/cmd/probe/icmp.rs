@@ -77,9 +77,14 @@ fn ipv4(pkt: &[u8]) -> Option<(Ipv4Addr, Ipv4Addr, u8, &[u8])> {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Seen {
     /// Our echo came back; `local` is where it was addressed (our source address as sent).
-    Reply { local: Ipv4Addr },
+    Reply {
+        local: Ipv4Addr,
+    },
     /// An ICMP error quoting our request.
-    Error { errno: i32, local: Ipv4Addr },
+    Error {
+        errno: i32,
+        local: Ipv4Addr,
+    },
     Unrelated,
 }
 

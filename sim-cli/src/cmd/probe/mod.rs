@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 
 /// Real traffic between namespaces: a listener and a client that report what they saw.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples (each in its own namespace):\n  ip netns exec b nfpath probe listen --tcp 80 --count 1 --timeout-ms 5000\n  ip netns exec a nfpath probe connect 10.0.0.2:80 --tcp --timeout-ms 1000\n\nlisten prints {\"proto\":\"tcp\",\"peer\":\"10.0.0.1:40000\",\"local\":\"10.0.0.2:80\"} per request;\nconnect prints {\"result\":\"connected\",\"proto\":\"tcp\",\"remote\":\"10.0.0.2:80\",\"local\":\"10.0.0.1:40000\"}.")]
+#[command(
+    after_help = "Examples (each in its own namespace):\n  ip netns exec b nfpath probe listen --tcp 80 --count 1 --timeout-ms 5000\n  ip netns exec a nfpath probe connect 10.0.0.2:80 --tcp --timeout-ms 1000\n\nlisten prints {\"proto\":\"tcp\",\"peer\":\"10.0.0.1:40000\",\"local\":\"10.0.0.2:80\"} per request;\nconnect prints {\"result\":\"connected\",\"proto\":\"tcp\",\"remote\":\"10.0.0.2:80\",\"local\":\"10.0.0.1:40000\"}."
+)]
 pub struct Args {
     #[command(subcommand)]
     pub action: Action,
@@ -338,9 +340,7 @@ pub fn connect(a: &ConnectArgs) -> CliResult<ConnectReport> {
     if a.icmp {
         let ip = match a.target {
             Target::Ip(IpAddr::V4(ip)) => ip,
-            other => {
-                return Err(CliError::unusable(format!("--icmp takes an IPv4 address without a port, found {}", show_target(other))))
-            }
+            other => return Err(CliError::unusable(format!("--icmp takes an IPv4 address without a port, found {}", show_target(other)))),
         };
         let src = match a.src {
             None => None,

@@ -350,7 +350,10 @@ fn pre_routing_finish(r: &mut Run, ns: usize, br: &str, skb: &mut Skb) -> Result
                 Decision::Unicast { dev, nexthop, .. } if dev == br => Some(nexthop),
                 _ => {
                     let d = br.to_string();
-                    r.step(ns, || StepKind::Device { dev: d, action: "the new destination is not on the bridge and forwarding is off: dropped (br_nf_pre_routing_finish)".into() });
+                    r.step(ns, || StepKind::Device {
+                        dev: d,
+                        action: "the new destination is not on the bridge and forwarding is off: dropped (br_nf_pre_routing_finish)".into(),
+                    });
                     return Err(End::Dropped { ns, reason: DropReason::ForwardingDisabled, local_out: false });
                 }
             }
@@ -369,7 +372,10 @@ fn pre_routing_finish(r: &mut Run, ns: usize, br: &str, skb: &mut Skb) -> Result
                 skb.pkt.eth_dst = Some(mac);
                 let d = br.to_string();
                 let dst = skb.pkt.dst;
-                r.step(ns, || StepKind::Device { dev: d, action: format!("bridged DNAT: {dst} is on the bridge, only the destination MAC changes ({how}); the frame is bridged again, TTL kept") });
+                r.step(ns, || StepKind::Device {
+                    dev: d,
+                    action: format!("bridged DNAT: {dst} is on the bridge, only the destination MAC changes ({how}); the frame is bridged again, TTL kept"),
+                });
                 Ok(())
             }
             Err(why) => {
@@ -382,7 +388,10 @@ fn pre_routing_finish(r: &mut Run, ns: usize, br: &str, skb: &mut Skb) -> Result
             skb.pkt.eth_dst = mac_of(w, ns, br);
             let d = br.to_string();
             let dst = skb.pkt.dst;
-            r.step(ns, || StepKind::Device { dev: d, action: format!("{dst} is not on the bridge: the frame goes up to the host stack to be routed (destination MAC = the bridge's)") });
+            r.step(ns, || StepKind::Device {
+                dev: d,
+                action: format!("{dst} is not on the bridge: the frame goes up to the host stack to be routed (destination MAC = the bridge's)"),
+            });
             Ok(())
         }
     }
@@ -412,7 +421,10 @@ fn pass_up(r: &mut Run, ns: usize, br: &str, mut skb: Skb) -> End {
     r.step(ns, || StepKind::Device { dev: d, action: "bridge: the destination MAC is the bridge's own: passed up to the host stack".into() });
     let Some(dev) = local_rx_dev(r.w, ns, br, skb.l2.vlan) else {
         let (d, v) = (br.to_string(), skb.l2.vlan.unwrap_or(0));
-        r.step(ns, || StepKind::Device { dev: d, action: format!("VLAN {v} is not delivered to the bridge's own stack (no such VLAN on it or no 802.1Q device): dropped") });
+        r.step(ns, || StepKind::Device {
+            dev: d,
+            action: format!("VLAN {v} is not delivered to the bridge's own stack (no such VLAN on it or no 802.1Q device): dropped"),
+        });
         return End::Dropped { ns, reason: DropReason::OtherHost, local_out: false };
     };
     skb.l2.vlan = None;
@@ -432,7 +444,10 @@ fn deliver(r: &mut Run, ns: usize, br: &str, inport: Option<&str>, q: &str, mut 
     let qp = brport(w, ns, q);
     if inport == Some(q) && !qp.hairpin {
         let (d, qq, h) = (br.to_string(), q.to_string(), how.to_string());
-        r.step(ns, || StepKind::Device { dev: d, action: format!("{h}: that is the port the frame came in by, and {qq} has hairpin mode off: dropped (should_deliver)") });
+        r.step(ns, || StepKind::Device {
+            dev: d,
+            action: format!("{h}: that is the port the frame came in by, and {qq} has hairpin mode off: dropped (should_deliver)"),
+        });
         return End::Dropped { ns, reason: DropReason::BridgeHairpin, local_out: false };
     }
     if qp.state != "forwarding" {
@@ -465,7 +480,10 @@ fn deliver(r: &mut Run, ns: usize, br: &str, inport: Option<&str>, q: &str, mut 
         // `br_nf_forward_ip` and `br_nf_post_routing`: a tagged frame is not IS_IP, so neither
         // FORWARD nor POSTROUTING runs (and physoutdev stays unset).
         let (qq, v) = (q.to_string(), skb.l2.vlan.unwrap_or(0));
-        r.step(ns, || StepKind::Device { dev: qq, action: format!("the frame leaves tagged VLAN {v}: br_netfilter runs neither FORWARD nor POSTROUTING for it") });
+        r.step(ns, || StepKind::Device {
+            dev: qq,
+            action: format!("the frame leaves tagged VLAN {v}: br_netfilter runs neither FORWARD nor POSTROUTING for it"),
+        });
     } else if inport.is_some() {
         if let Some(nb) = skb.l2.nf_bridge.as_mut() {
             nb.physout = Some(q.to_string());

@@ -78,7 +78,8 @@ pub(crate) fn xmit(r: &mut Run, ns: usize, dev: &str, skb: Skb, nexthop: Ipv4Add
     if r.full {
         let (d, ip) = (dev.to_string(), &skb.pkt);
         let nbma = if t.remote.is_none() { " (no fixed remote: the route's gateway)" } else { "" };
-        let text = format!("ipip: inner {} -> {} encapsulated: outer {src} -> {remote}{nbma} protocol 4; sent by this host (OUTPUT, POSTROUTING)", ip.src, ip.dst);
+        let text =
+            format!("ipip: inner {} -> {} encapsulated: outer {src} -> {remote}{nbma} protocol 4; sent by this host (OUTPUT, POSTROUTING)", ip.src, ip.dst);
         r.step_pkt(ns, &outer, || StepKind::Device { dev: d, action: text });
     }
     let mark = skb.mark;
@@ -132,7 +133,10 @@ pub(crate) fn rcv(r: &mut Run, ns: usize, mut skb: Skb) -> End {
     inner.pkt.eth_dst = None;
     if r.full {
         let d = dev.clone();
-        r.step_pkt(ns, &inner.pkt, || StepKind::Device { dev: d, action: format!("ipip: outer {src} -> {dst} decapsulated; inner {} -> {} received on this device", inner.pkt.src, inner.pkt.dst) });
+        r.step_pkt(ns, &inner.pkt, || StepKind::Device {
+            dev: d,
+            action: format!("ipip: outer {src} -> {dst} decapsulated; inner {} -> {} received on this device", inner.pkt.src, inner.pkt.dst),
+        });
     }
     r.receive(ns, inner, false)
 }

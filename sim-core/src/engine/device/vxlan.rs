@@ -13,11 +13,11 @@
 //! received on the device with the outer skb's mark (same namespace: `skb_scrub_packet(skb,
 //! false)`).
 
+use crate::engine::conntrack::SkbCt;
 use crate::engine::device::l2::mac_of;
 use crate::engine::device::{bridge, Encap, EncapKind, L2Meta};
 use crate::engine::flow::{End, Owner, Run, Skb};
 use crate::engine::route_api::{Decision, FlowKey};
-use crate::engine::conntrack::SkbCt;
 use crate::model::link::{LinkKind, VxlanInfo};
 use crate::model::packet::{Packet, IPPROTO_UDP};
 use crate::model::types::Mac;
@@ -59,7 +59,9 @@ pub(crate) fn xmit_routed(r: &mut Run, ns: usize, dev: &str, mut skb: Skb, nexth
         None => {
             let d = dev.to_string();
             if nsd.fdb.iter().any(|e| e.dev == dev && e.mac == ZERO_MAC) {
-                return End::Indeterminate { why: format!("{}: no neighbour for {nexthop} on {dev}: ARP flooded to the default VXLAN destinations is not modelled", nsd.name) };
+                return End::Indeterminate {
+                    why: format!("{}: no neighbour for {nexthop} on {dev}: ARP flooded to the default VXLAN destinations is not modelled", nsd.name),
+                };
             }
             r.step(ns, || StepKind::Device {
                 dev: d,
@@ -82,7 +84,8 @@ pub(crate) fn xmit_frame(r: &mut Run, ns: usize, dev: &str, skb: Skb) -> End {
     let Some(mac) = skb.pkt.eth_dst else { return End::Indeterminate { why: format!("{name}: a frame on {dev} without a destination MAC") } };
     let entries: Vec<&crate::model::fdb::FdbEntry> = nsd.fdb.iter().filter(|e| e.dev == dev && e.master.is_none() && e.mac == mac && e.dst.is_some()).collect();
     let (entries, how) = if entries.is_empty() {
-        let dflt: Vec<&crate::model::fdb::FdbEntry> = nsd.fdb.iter().filter(|e| e.dev == dev && e.master.is_none() && e.mac == ZERO_MAC && e.dst.is_some()).collect();
+        let dflt: Vec<&crate::model::fdb::FdbEntry> =
+            nsd.fdb.iter().filter(|e| e.dev == dev && e.master.is_none() && e.mac == ZERO_MAC && e.dst.is_some()).collect();
         (dflt, "the default (00:00:00:00:00:00) entry")
     } else {
         (entries, "its fdb entry")
@@ -90,7 +93,8 @@ pub(crate) fn xmit_frame(r: &mut Run, ns: usize, dev: &str, skb: Skb) -> End {
     let (remote, port, vni, entry_text) = match entries.as_slice() {
         [e] => {
             let dst = e.dst.unwrap_or(Ipv4Addr::UNSPECIFIED);
-            let text = format!("{} dst {dst}{} self{}", e.mac, e.port.map(|p| format!(" port {p}")).unwrap_or_default(), if e.permanent { " permanent" } else { "" });
+            let text =
+                format!("{} dst {dst}{} self{}", e.mac, e.port.map(|p| format!(" port {p}")).unwrap_or_default(), if e.permanent { " permanent" } else { "" });
             (dst, e.port.unwrap_or(port_of(v)), e.vni.unwrap_or(v.vni), text)
         }
         [] => match v.remote {
@@ -100,12 +104,17 @@ pub(crate) fn xmit_frame(r: &mut Run, ns: usize, dev: &str, skb: Skb) -> End {
             }
             _ => {
                 let d = dev.to_string();
-                r.step(ns, || StepKind::Device { dev: d, action: format!("vxlan: no fdb entry for {mac} and no default destination: dropped (vxlan_xmit, tx_dropped)") });
+                r.step(ns, || StepKind::Device {
+                    dev: d,
+                    action: format!("vxlan: no fdb entry for {mac} and no default destination: dropped (vxlan_xmit, tx_dropped)"),
+                });
                 return End::Dropped { ns, reason: DropReason::NoNeighbour, local_out: false };
             }
         },
         many => {
-            return End::Indeterminate { why: format!("{name}: {dev} has {} fdb destinations for {mac}: replication to several VTEPs is not modelled", many.len()) };
+            return End::Indeterminate {
+                why: format!("{name}: {dev} has {} fdb destinations for {mac}: replication to several VTEPs is not modelled", many.len()),
+            };
         }
     };
     if remote.is_unspecified() {
@@ -117,7 +126,18 @@ pub(crate) fn xmit_frame(r: &mut Run, ns: usize, dev: &str, skb: Skb) -> End {
         return End::Dropped { ns, reason: DropReason::Loop, local_out: false };
     }
     let lo = v.port_range.map(|p| p.0).filter(|p| *p != 0).unwrap_or(w.nss[ns].port_lo);
-    let key = FlowKey { dst: remote, src: v.local, mark: skb.mark, proto: IPPROTO_UDP, sport: lo, dport: port, trace: r.full, uid: Some(0), anysrc: false, ..Default::default() };
+    let key = FlowKey {
+        dst: remote,
+        src: v.local,
+        mark: skb.mark,
+        proto: IPPROTO_UDP,
+        sport: lo,
+        dport: port,
+        trace: r.full,
+        uid: Some(0),
+        anysrc: false,
+        ..Default::default()
+    };
     let mut rr = w.nss[ns].router.output(&key);
     r.push_route_steps(ns, &rr);
     r.pick_branch(&mut rr);
@@ -133,11 +153,15 @@ pub(crate) fn xmit_frame(r: &mut Run, ns: usize, dev: &str, skb: Skb) -> End {
         Decision::Local { src } => {
             // `vxlan_encap_bypass`: a local remote hands the frame straight to the device.
             let src = v.local.unwrap_or(*src);
-            let Some(to) = nsd.links.iter().find(|l| matches!(&l.kind, LinkKind::Vxlan(x) if x.vni == vni && port_of(x) == port)).map(|l| l.name.clone()) else {
+            let Some(to) = nsd.links.iter().find(|l| matches!(&l.kind, LinkKind::Vxlan(x) if x.vni == vni && port_of(x) == port)).map(|l| l.name.clone())
+            else {
                 return End::Dropped { ns, reason: DropReason::NoListener, local_out: false };
             };
             let d = dev.to_string();
-            r.step(ns, || StepKind::Device { dev: d, action: format!("vxlan: the remote {remote} is local: the frame goes straight to {to} (vxlan_encap_bypass)") });
+            r.step(ns, || StepKind::Device {
+                dev: d,
+                action: format!("vxlan: the remote {remote} is local: the frame goes straight to {to} (vxlan_encap_bypass)"),
+            });
             let _ = src;
             return receive_inner(r, ns, &to, skb);
         }
@@ -212,7 +236,10 @@ pub(crate) fn rcv(r: &mut Run, ns: usize, mut skb: Skb, vni: u32) -> End {
         let (d, o) = (dev.clone(), skb.pkt.clone());
         r.step_pkt(ns, &inner.pkt, || StepKind::Device {
             dev: d,
-            action: format!("vxlan: outer {}:{} -> {}:{} vni {vni} decapsulated; inner {} -> {} received on this device", o.src, o.sport, o.dst, o.dport, inner.pkt.src, inner.pkt.dst),
+            action: format!(
+                "vxlan: outer {}:{} -> {}:{} vni {vni} decapsulated; inner {} -> {} received on this device",
+                o.src, o.sport, o.dst, o.dport, inner.pkt.src, inner.pkt.dst
+            ),
         });
     }
     receive_inner(r, ns, &dev, inner)
@@ -237,7 +264,10 @@ fn receive_inner(r: &mut Run, ns: usize, dev: &str, mut inner: Skb) -> End {
     if let (Some(d), Some(m)) = (inner.pkt.eth_dst, own) {
         if d != m && d != Mac::BROADCAST {
             let dd = dev.to_string();
-            r.step(ns, || StepKind::Device { dev: dd, action: format!("vxlan: the inner frame is for MAC {d}, not this device's {m}: PACKET_OTHERHOST, dropped by ip_rcv") });
+            r.step(ns, || StepKind::Device {
+                dev: dd,
+                action: format!("vxlan: the inner frame is for MAC {d}, not this device's {m}: PACKET_OTHERHOST, dropped by ip_rcv"),
+            });
             return End::Dropped { ns, reason: DropReason::OtherHost, local_out: false };
         }
     }

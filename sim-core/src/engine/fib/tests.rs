@@ -725,10 +725,7 @@ fn onlink_gateway_check() {
     assert!(f.check_nh_v4_gw(RT_TABLE_MAIN, a("10.244.3.0"), Some("flannel.1"), false, Scope::Universe).is_err());
     assert_eq!(f.check_nh_v4_gw(RT_TABLE_MAIN, a("10.1.0.9"), Some("eth1"), false, Scope::Universe), Ok(()));
     b.down("flannel.1");
-    assert_eq!(
-        b.fib().check_nh_v4_gw(RT_TABLE_MAIN, a("10.244.3.0"), Some("flannel.1"), true, Scope::Universe).map_err(|e| e.errno),
-        Err("ENETDOWN")
-    );
+    assert_eq!(b.fib().check_nh_v4_gw(RT_TABLE_MAIN, a("10.244.3.0"), Some("flannel.1"), true, Scope::Universe).map_err(|e| e.errno), Err("ENETDOWN"));
 }
 
 #[test]

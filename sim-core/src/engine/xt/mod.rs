@@ -244,7 +244,15 @@ impl<'w> Run<'w> {
                 Tri::T
             }
             Match::Hashlimit(h) => {
-                self.assume(env.ns, format!("-m hashlimit {}: a fresh bucket, so --hashlimit-{} {} the first packets", h.name, if h.above { "above" } else { "upto" }, if h.above { "does not match" } else { "matches" }));
+                self.assume(
+                    env.ns,
+                    format!(
+                        "-m hashlimit {}: a fresh bucket, so --hashlimit-{} {} the first packets",
+                        h.name,
+                        if h.above { "above" } else { "upto" },
+                        if h.above { "does not match" } else { "matches" }
+                    ),
+                );
                 Tri::of(!h.above)
             }
             Match::Length(l) => Tri::of(l.apply(p.len >= l.val.0 && p.len <= l.val.1)),

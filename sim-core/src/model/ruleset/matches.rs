@@ -42,7 +42,10 @@ pub enum Match {
     /// `-m u32 --u32 "..."`: kept as text; evaluation is indeterminate.
     U32(Neg<String>),
     /// Any other module: its name and the option words as written.
-    Unsupported { name: Name, args: Words },
+    Unsupported {
+        name: Name,
+        args: Words,
+    },
 }
 
 impl Match {
@@ -201,15 +204,8 @@ pub mod ctstate {
     pub const UNTRACKED: u16 = 1 << 4;
     pub const SNAT: u16 = 1 << 5;
     pub const DNAT: u16 = 1 << 6;
-    pub const NAMES: [(&str, u16); 7] = [
-        ("INVALID", INVALID),
-        ("NEW", NEW),
-        ("RELATED", RELATED),
-        ("ESTABLISHED", ESTABLISHED),
-        ("UNTRACKED", UNTRACKED),
-        ("SNAT", SNAT),
-        ("DNAT", DNAT),
-    ];
+    pub const NAMES: [(&str, u16); 7] =
+        [("INVALID", INVALID), ("NEW", NEW), ("RELATED", RELATED), ("ESTABLISHED", ESTABLISHED), ("UNTRACKED", UNTRACKED), ("SNAT", SNAT), ("DNAT", DNAT)];
 }
 
 /// Conntrack status bits (`--ctstatus`).
@@ -218,8 +214,7 @@ pub mod ctstatus {
     pub const SEEN_REPLY: u16 = 1 << 1;
     pub const ASSURED: u16 = 1 << 2;
     pub const CONFIRMED: u16 = 1 << 3;
-    pub const NAMES: [(&str, u16); 4] =
-        [("EXPECTED", EXPECTED), ("SEEN_REPLY", SEEN_REPLY), ("ASSURED", ASSURED), ("CONFIRMED", CONFIRMED)];
+    pub const NAMES: [(&str, u16); 4] = [("EXPECTED", EXPECTED), ("SEEN_REPLY", SEEN_REPLY), ("ASSURED", ASSURED), ("CONFIRMED", CONFIRMED)];
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -27,8 +27,7 @@ pub enum TableName {
 }
 
 impl TableName {
-    pub const ALL: [TableName; 5] =
-        [TableName::Raw, TableName::Mangle, TableName::Nat, TableName::Filter, TableName::Security];
+    pub const ALL: [TableName; 5] = [TableName::Raw, TableName::Mangle, TableName::Nat, TableName::Filter, TableName::Security];
     pub fn parse(s: &str) -> Option<TableName> {
         Some(match s {
             "raw" => TableName::Raw,
@@ -322,10 +321,7 @@ impl Ruleset {
     }
     /// The text of a rule as the user gave it.
     pub fn rule_text(&self, r: &Rule) -> &str {
-        self.sources
-            .get(r.text.source as usize)
-            .and_then(|s| s.get(r.text.start as usize..r.text.end as usize))
-            .unwrap_or("")
+        self.sources.get(r.text.source as usize).and_then(|s| s.get(r.text.start as usize..r.text.end as usize)).unwrap_or("")
     }
     /// The file a rule came from.
     pub fn rule_file(&self, r: &Rule) -> &str {

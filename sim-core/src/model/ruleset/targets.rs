@@ -40,7 +40,10 @@ pub enum Target {
     Tcpmss(TcpmssTarget),
     Nfqueue(NfqueueTarget),
     /// Any other target: its name and option words as written.
-    Unsupported { name: Name, args: Words },
+    Unsupported {
+        name: Name,
+        args: Words,
+    },
 }
 
 impl Target {

@@ -290,8 +290,10 @@ pub(crate) fn parse(file: &str, text: &str) -> Result<J, Box<Diagnostic>> {
         }
     });
     r.map_err(|(line, col, expected, found)| {
-        Box::new(Diagnostic::error(Span::new(file, line, col), "json-syntax", format!("not valid JSON: expected {expected}, found {found}"))
-            .with_expected(expected, found))
+        Box::new(
+            Diagnostic::error(Span::new(file, line, col), "json-syntax", format!("not valid JSON: expected {expected}, found {found}"))
+                .with_expected(expected, found),
+        )
     })
 }
 

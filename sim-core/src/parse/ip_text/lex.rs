@@ -183,11 +183,7 @@ pub(crate) fn rest_of_line<'a>(line: &'a str, ws: &[Word<'a>], i: usize) -> &'a 
 
 /// Reports an annotation appended to a line of tool output.
 pub(crate) fn annotation(file: &str, line: u32, col: u32, text: &str) -> Diagnostic {
-    Diagnostic::warning(
-        Span::new(file, line, col),
-        "annotation",
-        format!("text after the command output is not part of it and was ignored: `{text}`"),
-    )
+    Diagnostic::warning(Span::new(file, line, col), "annotation", format!("text after the command output is not part of it and was ignored: `{text}`"))
 }
 
 #[cfg(test)]

@@ -48,7 +48,19 @@ impl<'t> Builder<'t> {
         let mut rs = Ruleset::default();
         let kept_source = rs.add_source(file, Arc::from(""));
         let kept = String::with_capacity((text.len() / 32).clamp(TEXT_CHUNK_MIN, TEXT_CHUNK).min(text.len()));
-        Builder { file, text, rs, diags: Vec::new(), cur: None, last_chain: None, pending: Vec::new(), pending_jumps: Vec::new(), words: Vec::with_capacity(32), kept, kept_source }
+        Builder {
+            file,
+            text,
+            rs,
+            diags: Vec::new(),
+            cur: None,
+            last_chain: None,
+            pending: Vec::new(),
+            pending_jumps: Vec::new(),
+            words: Vec::with_capacity(32),
+            kept,
+            kept_source,
+        }
     }
 
     /// Keeps a rule's text for traces and returns where it is. Only rule lines are kept (chain
@@ -154,7 +166,12 @@ impl<'t> Builder<'t> {
         }
         if let Some(i) = self.rs.tables.iter().position(|x| x.name == t.name) {
             let prev = self.rs.tables[i].line;
-            self.warn(t.line, 0, "duplicate-table", format!("table {} appears again (first at line {prev}); the later one replaces it, as iptables-restore does", t.name));
+            self.warn(
+                t.line,
+                0,
+                "duplicate-table",
+                format!("table {} appears again (first at line {prev}); the later one replaces it, as iptables-restore does", t.name),
+            );
             self.rs.tables[i] = t;
         } else {
             self.rs.tables.push(t);
@@ -174,8 +191,8 @@ impl<'t> Builder<'t> {
         let builtin = t.name.builtin_chains().contains(&name);
         if name.is_empty() || name.len() > MAX_CHAIN || name.starts_with('-') || name.starts_with('!') {
             let tn = t.name;
-            self.error(line, col, "bad-chain-name", format!("bad chain name `{name}` in table {tn}"))
-                .expected = Some(format!("a name of 1 to {MAX_CHAIN} characters not starting with - or !"));
+            self.error(line, col, "bad-chain-name", format!("bad chain name `{name}` in table {tn}")).expected =
+                Some(format!("a name of 1 to {MAX_CHAIN} characters not starting with - or !"));
             return;
         }
         let policy = match (builtin, policy, explicit_policy) {
@@ -239,10 +256,18 @@ impl<'t> Builder<'t> {
                     None => {
                         let builtin = tname.builtin_chains().contains(&cname);
                         let d = if builtin {
-                            Diagnostic::warning(Span::new(file, line, cw.col), "builtin-undeclared", format!("built-in chain {cname} of table {tname} is not declared with `:{cname} ACCEPT [0:0]`; policy ACCEPT assumed"))
+                            Diagnostic::warning(
+                                Span::new(file, line, cw.col),
+                                "builtin-undeclared",
+                                format!("built-in chain {cname} of table {tname} is not declared with `:{cname} ACCEPT [0:0]`; policy ACCEPT assumed"),
+                            )
                         } else {
-                            Diagnostic::error(Span::new(file, line, cw.col), "undeclared-chain", format!("rule in chain {cname}, which table {tname} does not declare; the chain is created so the rule is kept"))
-                                .with_expected(format!("a `:{cname} - [0:0]` line before the rule"), format!("`-A {cname}`"))
+                            Diagnostic::error(
+                                Span::new(file, line, cw.col),
+                                "undeclared-chain",
+                                format!("rule in chain {cname}, which table {tname} does not declare; the chain is created so the rule is kept"),
+                            )
+                            .with_expected(format!("a `:{cname} - [0:0]` line before the rule"), format!("`-A {cname}`"))
                         };
                         self.diags.push(d);
                         let Some(t) = self.cur.as_mut() else { return };
@@ -463,7 +488,16 @@ pub(crate) fn parse(file: &str, text: &str) -> Parsed<Ruleset> {
                         header_seen = Some((v, nft));
                     }
                     Some((pv, pn)) if *pv != v || *pn != nft => {
-                        b.warn(ln, col0, "mixed-backends", format!("this header names iptables v{v} ({}) but an earlier one named v{pv} ({}): the tables may come from different backends", backend_name(nft), backend_name(*pn)));
+                        b.warn(
+                            ln,
+                            col0,
+                            "mixed-backends",
+                            format!(
+                                "this header names iptables v{v} ({}) but an earlier one named v{pv} ({}): the tables may come from different backends",
+                                backend_name(nft),
+                                backend_name(*pn)
+                            ),
+                        );
                     }
                     _ => {}
                 }
@@ -476,12 +510,15 @@ pub(crate) fn parse(file: &str, text: &str) -> Parsed<Ruleset> {
         if let Some((name, hl, n)) = unknown.as_mut() {
             if line == "COMMIT" {
                 let msg = format!("unknown table `{name}`: its {n} line(s) up to this COMMIT were not imported");
-                let d = Diagnostic::error(Span::new(file, *hl, 2), "unknown-table", msg).with_expected("raw, mangle, nat, filter or security", format!("`{name}`"));
+                let d =
+                    Diagnostic::error(Span::new(file, *hl, 2), "unknown-table", msg).with_expected("raw, mangle, nat, filter or security", format!("`{name}`"));
                 b.diags.push(d);
                 unknown = None;
             } else if line.starts_with('*') {
                 let msg = format!("unknown table `{name}` has no COMMIT before the next table; its {n} line(s) were not imported");
-                b.diags.push(Diagnostic::error(Span::new(file, *hl, 2), "unknown-table", msg).with_expected("raw, mangle, nat, filter or security", format!("`{name}`")));
+                b.diags.push(
+                    Diagnostic::error(Span::new(file, *hl, 2), "unknown-table", msg).with_expected("raw, mangle, nat, filter or security", format!("`{name}`")),
+                );
                 unknown = None;
             } else {
                 *n += 1;
@@ -496,8 +533,12 @@ pub(crate) fn parse(file: &str, text: &str) -> Parsed<Ruleset> {
             if let Some(cur) = b.table_name() {
                 let hl = b.cur.as_ref().map(|t| t.line).unwrap_or(0);
                 b.diags.push(
-                    Diagnostic::error(b.span(ln, col0), "missing-commit", format!("table {cur} (line {hl}) has no COMMIT before this table: iptables-restore would reject the dump; its rules are kept"))
-                        .with_expected("`COMMIT`", format!("`{line}`")),
+                    Diagnostic::error(
+                        b.span(ln, col0),
+                        "missing-commit",
+                        format!("table {cur} (line {hl}) has no COMMIT before this table: iptables-restore would reject the dump; its rules are kept"),
+                    )
+                    .with_expected("`COMMIT`", format!("`{line}`")),
                 );
                 b.end_table();
             }
@@ -521,13 +562,17 @@ pub(crate) fn parse(file: &str, text: &str) -> Parsed<Ruleset> {
                 match outside.as_mut() {
                     Some(o) => o.count += 1,
                     None => {
-                        b.diags.push(Diagnostic::error(b.span(ln, col0), "rule-outside-table", "").with_expected("a `*table` line (e.g. `*filter`) first", format!("`{}`", short(line))));
+                        b.diags.push(
+                            Diagnostic::error(b.span(ln, col0), "rule-outside-table", "")
+                                .with_expected("a `*table` line (e.g. `*filter`) first", format!("`{}`", short(line))),
+                        );
                         outside = Some(Outside { diag: b.diags.len() - 1, first: ln, count: 1 });
                     }
                 }
             } else {
                 close_outside(&mut b, &mut outside);
-                b.error(ln, col0, "syntax", "unexpected line").expected = Some("`*table`, `:CHAIN POLICY [p:b]`, `-A CHAIN ...`, `COMMIT` or a `#` comment".into());
+                b.error(ln, col0, "syntax", "unexpected line").expected =
+                    Some("`*table`, `:CHAIN POLICY [p:b]`, `-A CHAIN ...`, `COMMIT` or a `#` comment".into());
                 if let Some(d) = b.diags.last_mut() {
                     d.found = Some(format!("`{}`", short(line)));
                 }
@@ -565,15 +610,25 @@ pub(crate) fn parse(file: &str, text: &str) -> Parsed<Ruleset> {
     close_outside(&mut b, &mut outside);
     if let Some((name, hl, n)) = unknown {
         b.diags.push(
-            Diagnostic::error(Span::new(file, hl, 2), "unknown-table", format!("unknown table `{name}` (and no COMMIT before the end): its {n} line(s) were not imported"))
-                .with_expected("raw, mangle, nat, filter or security", format!("`{name}`")),
+            Diagnostic::error(
+                Span::new(file, hl, 2),
+                "unknown-table",
+                format!("unknown table `{name}` (and no COMMIT before the end): its {n} line(s) were not imported"),
+            )
+            .with_expected("raw, mangle, nat, filter or security", format!("`{name}`")),
         );
     }
     if let Some(cur) = b.table_name() {
         let hl = b.cur.as_ref().map(|t| t.line).unwrap_or(0);
         b.diags.push(
-            Diagnostic::error(b.span(last_line, 0), "missing-commit", format!("truncated dump: table {cur} (line {hl}) has no COMMIT before the end of the file; iptables-restore would reject it. Its rules are kept"))
-                .with_expected("`COMMIT`", "end of file"),
+            Diagnostic::error(
+                b.span(last_line, 0),
+                "missing-commit",
+                format!(
+                    "truncated dump: table {cur} (line {hl}) has no COMMIT before the end of the file; iptables-restore would reject it. Its rules are kept"
+                ),
+            )
+            .with_expected("`COMMIT`", "end of file"),
         );
     }
     b.finish()
@@ -676,7 +731,8 @@ pub(crate) fn command<'t>(b: &mut Builder<'t>, ln: u32, off: usize, col: u32, cm
                 (Some((n, c)), Some(p @ ("ACCEPT" | "DROP")), Ok(cn)) => {
                     let is_builtin = b.table_name().is_some_and(|t| t.builtin_chains().contains(&n.as_ref()));
                     if !is_builtin {
-                        b.error(ln, c, "bad-policy", format!("`-P` names {n}, which is not a built-in chain of this table")).expected = Some("a built-in chain".into());
+                        b.error(ln, c, "bad-policy", format!("`-P` names {n}, which is not a built-in chain of this table")).expected =
+                            Some("a built-in chain".into());
                     } else {
                         let pol = if p == "ACCEPT" { Policy::Accept } else { Policy::Drop };
                         b.declare_chain(ln, c, n, Some(pol), cn, true);

@@ -67,4 +67,3 @@ pub fn parse_rule_args(file: &str, table: TableName, chain: &str, chains: &[&str
     p.diagnostics.retain(|d| d.code != "builtin-undeclared");
     p
 }
-

@@ -78,8 +78,29 @@ pub(crate) const TARGETS: &[(&str, TargetParse)] = &[
 /// Target extensions that exist in iptables but that nfpath does not type: `-j NAME` with one
 /// of these is an unsupported target, not a jump to a missing chain.
 pub(crate) const UNTYPED_TARGETS: &[&str] = &[
-    "AUDIT", "CLASSIFY", "CLUSTERIP", "CONNSECMARK", "DNPT", "DSCP", "ECN", "HL", "HMARK", "IDLETIMER", "LED", "MIRROR", "RATEEST", "SAME", "SECMARK", "SET",
-    "SNPT", "SYNPROXY", "TCPOPTSTRIP", "TEE", "TOS", "TTL", "ULOG",
+    "AUDIT",
+    "CLASSIFY",
+    "CLUSTERIP",
+    "CONNSECMARK",
+    "DNPT",
+    "DSCP",
+    "ECN",
+    "HL",
+    "HMARK",
+    "IDLETIMER",
+    "LED",
+    "MIRROR",
+    "RATEEST",
+    "SAME",
+    "SECMARK",
+    "SET",
+    "SNPT",
+    "SYNPROXY",
+    "TCPOPTSTRIP",
+    "TEE",
+    "TOS",
+    "TTL",
+    "ULOG",
 ];
 
 pub(crate) fn match_parser(name: &str) -> Option<MatchParse> {

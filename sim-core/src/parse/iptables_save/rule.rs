@@ -197,7 +197,13 @@ fn addr(v: &str, col: u32, opt: &str) -> Result<AddrMask, PErr> {
 
 /// An IPv6 value in an IPv4 dump: almost always ip6tables-save output given as iptables-save.
 pub(crate) fn ipv6(col: u32, opt: &str, v: &str) -> PErr {
-    PErr::expected(col, format!("IPv6 address for `{opt}`: this looks like ip6tables-save output; nfpath reads IPv4 (iptables-save) rules only"), "an IPv4 address", format!("`{v}`")).code("ipv6-rule")
+    PErr::expected(
+        col,
+        format!("IPv6 address for `{opt}`: this looks like ip6tables-save output; nfpath reads IPv4 (iptables-save) rules only"),
+        "an IPv4 address",
+        format!("`{v}`"),
+    )
+    .code("ipv6-rule")
 }
 
 /// Reads the rule's words into `out`. On error `out` holds what was read before it.
@@ -290,9 +296,7 @@ pub(crate) fn parse_rule(a: &mut Args, cx: &mut Cx, out: &mut RuleParts) -> Resu
                 let p = if v.eq_ignore_ascii_case("all") {
                     0
                 } else {
-                    proto_by_name(v).ok_or_else(|| {
-                        PErr::expected(vc, "unknown protocol", "a protocol name or number 0-255", format!("`{v}`"))
-                    })?
+                    proto_by_name(v).ok_or_else(|| PErr::expected(vc, "unknown protocol", "a protocol name or number 0-255", format!("`{v}`")))?
                 };
                 if p == 0 {
                     if inv {
@@ -466,7 +470,13 @@ fn check(cx: &mut Cx, out: &RuleParts) -> Result<(), PErr> {
             };
             if let Some(hs) = hooks {
                 if !hs.contains(&cx.chain) {
-                    return Err(PErr::expected(0, format!("`-m {}` (with these options) is not valid in chain {}", m.name(), cx.chain), hs.join(", "), cx.chain.to_string()).code("bad-hook"));
+                    return Err(PErr::expected(
+                        0,
+                        format!("`-m {}` (with these options) is not valid in chain {}", m.name(), cx.chain),
+                        hs.join(", "),
+                        cx.chain.to_string(),
+                    )
+                    .code("bad-hook"));
                 }
             }
         }
@@ -486,15 +496,27 @@ fn check(cx: &mut Cx, out: &RuleParts) -> Result<(), PErr> {
     };
     if let Some(tb) = table {
         if tb != cx.table {
-            return Err(PErr::expected(tcol, format!("target `{}` is only valid in table {tb}", t.name()), format!("table {tb}"), format!("table {}", cx.table)).code("bad-table"));
+            return Err(PErr::expected(
+                tcol,
+                format!("target `{}` is only valid in table {tb}", t.name()),
+                format!("table {tb}"),
+                format!("table {}", cx.table),
+            )
+            .code("bad-table"));
         }
     }
     if cx.builtin && !hooks.is_empty() && !hooks.contains(&cx.chain) {
-        return Err(PErr::expected(tcol, format!("target `{}` is not valid in chain {}", t.name(), cx.chain), hooks.join(", "), cx.chain.to_string()).code("bad-hook"));
+        return Err(
+            PErr::expected(tcol, format!("target `{}` is not valid in chain {}", t.name(), cx.chain), hooks.join(", "), cx.chain.to_string()).code("bad-hook")
+        );
     }
     let l4 = proto.is_some_and(|p| [6, 17, 132, 33, 136].contains(&p));
-    let ports_need = |what: &str| PErr::expected(tcol, format!("`{what}` with ports needs -p tcp, udp, sctp, dccp or udplite"), "-p tcp/udp/sctp/dccp/udplite", proto_found(out)).code("target-needs-protocol");
-    let syn = || out.matches.iter().any(|m| matches!(m, Match::Tcp(tm) if tm.flags.as_ref().is_some_and(|f| !f.neg && f.val.0 & 0x02 != 0 && f.val.1 & 0x02 != 0)));
+    let ports_need = |what: &str| {
+        PErr::expected(tcol, format!("`{what}` with ports needs -p tcp, udp, sctp, dccp or udplite"), "-p tcp/udp/sctp/dccp/udplite", proto_found(out))
+            .code("target-needs-protocol")
+    };
+    let syn =
+        || out.matches.iter().any(|m| matches!(m, Match::Tcp(tm) if tm.flags.as_ref().is_some_and(|f| !f.neg && f.val.0 & 0x02 != 0 && f.val.1 & 0x02 != 0)));
     match t {
         Target::Dnat(n) | Target::Snat(n) if n.ranges.iter().any(|r| r.ports.is_some()) && !l4 => Err(ports_need(t.name())),
         Target::Masquerade(m) | Target::Redirect(m) if m.ports.is_some() && !l4 => Err(ports_need(t.name())),
@@ -506,7 +528,8 @@ fn check(cx: &mut Cx, out: &RuleParts) -> Result<(), PErr> {
         }
         // xt_TCPMSS.c:tcpmss_tg4_check: "Only works on TCP SYN packets".
         Target::Tcpmss(_) if proto != Some(6) || !syn() => {
-            Err(PErr::expected(tcol, "TCPMSS only works on TCP SYN packets", "-p tcp -m tcp --tcp-flags ... SYN (or --syn)", "a rule that does not test SYN").code("target-needs-protocol"))
+            Err(PErr::expected(tcol, "TCPMSS only works on TCP SYN packets", "-p tcp -m tcp --tcp-flags ... SYN (or --syn)", "a rule that does not test SYN")
+                .code("target-needs-protocol"))
         }
         _ => Ok(()),
     }

@@ -19,7 +19,12 @@ pub(crate) fn parse(a: &mut Args, _cx: &mut Cx) -> Result<Match, PErr> {
                     return Err(dup(col, opt));
                 }
                 let w = a.value_inv(opt, &mut inv)?;
-                let v = bits(w, opt, &addrtype::NAMES, "a comma list of UNSPEC,UNICAST,LOCAL,BROADCAST,ANYCAST,MULTICAST,BLACKHOLE,UNREACHABLE,PROHIBIT,THROW,NAT,XRESOLVE")?;
+                let v = bits(
+                    w,
+                    opt,
+                    &addrtype::NAMES,
+                    "a comma list of UNSPEC,UNICAST,LOCAL,BROADCAST,ANYCAST,MULTICAST,BLACKHOLE,UNREACHABLE,PROHIBIT,THROW,NAT,XRESOLVE",
+                )?;
                 *f = Some(Neg::new(inv, v));
             }
             "--limit-iface-in" => m.limit_iface_in = true,

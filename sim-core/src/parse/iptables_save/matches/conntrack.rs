@@ -56,9 +56,15 @@ pub(crate) fn parse(a: &mut Args, _cx: &mut Cx) -> Result<Match, PErr> {
         let w = a.value_inv(opt, &mut inv)?;
         let s = w.as_str();
         let o = match opt {
-            "--ctstate" => CtOption::State(Neg::new(inv, bits(w, opt, &ctstate::NAMES, "a comma list of INVALID,NEW,RELATED,ESTABLISHED,UNTRACKED,SNAT,DNAT")?)),
+            "--ctstate" => {
+                CtOption::State(Neg::new(inv, bits(w, opt, &ctstate::NAMES, "a comma list of INVALID,NEW,RELATED,ESTABLISHED,UNTRACKED,SNAT,DNAT")?))
+            }
             "--ctstatus" => {
-                let v = if s.eq_ignore_ascii_case("NONE") { 0 } else { bits(w, opt, &ctstatus::NAMES, "NONE or a comma list of EXPECTED,SEEN_REPLY,ASSURED,CONFIRMED")? };
+                let v = if s.eq_ignore_ascii_case("NONE") {
+                    0
+                } else {
+                    bits(w, opt, &ctstatus::NAMES, "NONE or a comma list of EXPECTED,SEEN_REPLY,ASSURED,CONFIRMED")?
+                };
                 CtOption::Status(Neg::new(inv, v))
             }
             "--ctproto" => {

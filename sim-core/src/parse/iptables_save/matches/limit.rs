@@ -88,7 +88,15 @@ mod tests {
 
     #[test]
     fn canonical_rates() {
-        for (i, o) in [("10/min", "10/min"), ("1/sec", "1/sec"), ("1000/hour", "1000/hour"), ("3/hour", "3/hour"), ("60/minute", "1/sec"), ("1000/day", "1000/day"), ("5", "5/sec")] {
+        for (i, o) in [
+            ("10/min", "10/min"),
+            ("1/sec", "1/sec"),
+            ("1000/hour", "1000/hour"),
+            ("3/hour", "3/hour"),
+            ("60/minute", "1/sec"),
+            ("1000/day", "1000/day"),
+            ("5", "5/sec"),
+        ] {
             assert_eq!(rate_period(i).map(rate_text).as_deref(), Some(o), "{i}");
         }
     }

@@ -16,7 +16,13 @@ pub(crate) fn parse(a: &mut Args, _cx: &mut Cx) -> Result<Match, PErr> {
         let w = a.value_inv(opt, &mut inv)?;
         let mac = Mac::parse(w.as_str()).ok_or_else(|| {
             if w.as_str().eq_ignore_ascii_case("XX:XX:XX:XX:XX:XX") {
-                PErr::expected(w.col, "redacted MAC address: the published dump was anonymised, so this rule cannot be evaluated", "a MAC address like 00:11:22:33:44:55", "`XX:XX:XX:XX:XX:XX`").code("redacted-value")
+                PErr::expected(
+                    w.col,
+                    "redacted MAC address: the published dump was anonymised, so this rule cannot be evaluated",
+                    "a MAC address like 00:11:22:33:44:55",
+                    "`XX:XX:XX:XX:XX:XX`",
+                )
+                .code("redacted-value")
             } else {
                 bad(w, opt, "a MAC address like 00:11:22:33:44:55")
             }

@@ -49,7 +49,8 @@ pub(crate) fn parse(a: &mut Args, _cx: &mut Cx) -> Result<Match, PErr> {
         match opt {
             "--seconds" => {
                 let w = a.value(opt)?;
-                m.seconds = Some(values::dec(w.as_str()).filter(|v| *v >= 1 && *v <= u32::MAX as u64).ok_or_else(|| bad(w, opt, "seconds, at least 1"))? as u32);
+                m.seconds =
+                    Some(values::dec(w.as_str()).filter(|v| *v >= 1 && *v <= u32::MAX as u64).ok_or_else(|| bad(w, opt, "seconds, at least 1"))? as u32);
             }
             "--hitcount" => {
                 // xt_recent.c:recent_mt_check refuses hit_count >= XT_RECENT_MAX_NSTAMPS (256).

@@ -23,7 +23,15 @@ const OPTS: &[&str] = &[
 
 pub(crate) fn parse(a: &mut Args, _cx: &mut Cx) -> Result<Match, PErr> {
     let start = a.col();
-    let mut m = SetMatch { neg: false, name: String::new(), dirs: Vec::new(), return_nomatch: false, no_update_counters: false, no_update_subcounters: false, counter_tests: Vec::new() };
+    let mut m = SetMatch {
+        neg: false,
+        name: String::new(),
+        dirs: Vec::new(),
+        return_nomatch: false,
+        no_update_counters: false,
+        no_update_subcounters: false,
+        counter_tests: Vec::new(),
+    };
     let mut have_set = false;
     while let Some((mut inv, opt, col)) = a.next_opt(OPTS) {
         match opt {

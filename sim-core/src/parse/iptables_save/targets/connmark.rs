@@ -1,7 +1,7 @@
 //! CONNMARK revision 1 (`libxt_CONNMARK.c`, `connmark_tg_save`).
 
-use super::{bad, dup, missing};
 use super::mark::{mark_op, MARK_OPTS};
+use super::{bad, dup, missing};
 use crate::model::ruleset::{ConnmarkOp, MarkOp, Target};
 use crate::parse::iptables_save::rule::Cx;
 use crate::parse::iptables_save::values;
@@ -9,7 +9,8 @@ use crate::parse::iptables_save::words::{Args, PErr};
 
 pub(crate) fn parse(a: &mut Args, _cx: &mut Cx) -> Result<Target, PErr> {
     let start = a.col();
-    const OPTS: &[&str] = &["--set-xmark", "--set-mark", "--and-mark", "--or-mark", "--xor-mark", "--save-mark", "--restore-mark", "--mask", "--nfmask", "--ctmask"];
+    const OPTS: &[&str] =
+        &["--set-xmark", "--set-mark", "--and-mark", "--or-mark", "--xor-mark", "--save-mark", "--restore-mark", "--mask", "--nfmask", "--ctmask"];
     let mut op: Option<&str> = None;
     let mut set: Option<MarkOp> = None;
     let (mut nfmask, mut ctmask) = (None::<u32>, None::<u32>);

@@ -7,7 +7,8 @@ use crate::parse::iptables_save::rule::Cx;
 use crate::parse::iptables_save::values;
 use crate::parse::iptables_save::words::{push_quoted, Args, PErr};
 
-const LEVELS: &[(&str, u8)] = &[("emerg", 0), ("panic", 0), ("alert", 1), ("crit", 2), ("err", 3), ("error", 3), ("warning", 4), ("warn", 4), ("notice", 5), ("info", 6), ("debug", 7)];
+const LEVELS: &[(&str, u8)] =
+    &[("emerg", 0), ("panic", 0), ("alert", 1), ("crit", 2), ("err", 3), ("error", 3), ("warning", 4), ("warn", 4), ("notice", 5), ("info", 6), ("debug", 7)];
 const FLAGS: &[&str] = &["--log-tcp-sequence", "--log-tcp-options", "--log-ip-options", "--log-uid", "--log-macdecode"];
 
 pub(crate) fn parse(a: &mut Args, _cx: &mut Cx) -> Result<Target, PErr> {

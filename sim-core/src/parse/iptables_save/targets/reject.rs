@@ -31,9 +31,19 @@ pub(crate) fn parse(a: &mut Args, _cx: &mut Cx) -> Result<Target, PErr> {
         let w = a.value(opt)?;
         let s = w.as_str();
         if s.starts_with("icmp6-") {
-            return Err(PErr::expected(w.col, format!("`{s}` is an ICMPv6 reject type: this looks like ip6tables-save output; nfpath reads IPv4 (iptables-save) rules only"), "an ICMP (v4) reject type", format!("`{s}`")).code("ipv6-rule"));
+            return Err(PErr::expected(
+                w.col,
+                format!("`{s}` is an ICMPv6 reject type: this looks like ip6tables-save output; nfpath reads IPv4 (iptables-save) rules only"),
+                "an ICMP (v4) reject type",
+                format!("`{s}`"),
+            )
+            .code("ipv6-rule"));
         }
-        let found = RejectWith::ALL.iter().find(|(_, n)| n.eq_ignore_ascii_case(s)).map(|(r, _)| *r).or_else(|| ALIASES.iter().find(|(n, _)| n.eq_ignore_ascii_case(s)).map(|(_, r)| *r));
+        let found = RejectWith::ALL
+            .iter()
+            .find(|(_, n)| n.eq_ignore_ascii_case(s))
+            .map(|(r, _)| *r)
+            .or_else(|| ALIASES.iter().find(|(n, _)| n.eq_ignore_ascii_case(s)).map(|(_, r)| *r));
         r = Some(found.ok_or_else(|| bad(w, opt, "icmp-net-unreachable, icmp-host-unreachable, icmp-port-unreachable, icmp-proto-unreachable, icmp-net-prohibited, icmp-host-prohibited, icmp-admin-prohibited or tcp-reset"))?);
     }
     Ok(Target::Reject(r.unwrap_or(RejectWith::IcmpPortUnreachable)))
