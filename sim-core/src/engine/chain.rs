@@ -21,6 +21,40 @@ pub(crate) enum Verdict<'w> {
     Indet(String),
 }
 
+/// The return addresses of a walk (`ipt_do_table`'s `jumpstack`): the first few inline, so a
+/// walk through kube-proxy's three-deep chains allocates nothing.
+#[derive(Default)]
+struct JumpStack {
+    inline: [(u32, usize); 8],
+    len: usize,
+    spill: Vec<(u32, usize)>,
+}
+
+impl JumpStack {
+    fn push(&mut self, x: (u32, usize)) {
+        if self.len < self.inline.len() {
+            self.inline[self.len] = x;
+        } else {
+            self.spill.push(x);
+        }
+        self.len += 1;
+    }
+    fn pop(&mut self) -> Option<(u32, usize)> {
+        if self.len == 0 {
+            return None;
+        }
+        self.len -= 1;
+        if self.len < self.inline.len() {
+            Some(self.inline[self.len])
+        } else {
+            self.spill.pop()
+        }
+    }
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
 /// An upper bound on rules visited in one traversal; the kernel rejects loops at load time, so
 /// reaching it means the model holds a loop the kernel would not have accepted.
 const WALK_BUDGET: u32 = 2_000_000;
@@ -35,11 +69,14 @@ impl<'w> Run<'w> {
         format!("{}: {file}:{}: {text}", self.name(ns), rule.line)
     }
 
+    /// Records a rule's step at `TraceLevel::Full`; `verdict` is only called then, so a summary
+    /// walk formats nothing.
     #[allow(clippy::too_many_arguments)]
-    fn nf_step(&mut self, ns: usize, table: TableName, hook: Hook, chain: &'w str, n: u32, rule: Option<&'w Rule>, verdict: String) {
+    fn nf_step(&mut self, ns: usize, table: TableName, hook: Hook, chain: &'w str, n: u32, rule: Option<&'w Rule>, verdict: impl FnOnce() -> String) {
         if !self.full {
             return;
         }
+        let verdict = verdict();
         let rs = &self.w.nss[ns].ns.ruleset;
         let (line, file, text) = match rule {
             Some(r) => (r.line, rs.rule_file(r).to_string(), rs.rule_text(r).to_string()),
@@ -64,9 +101,9 @@ impl<'w> Run<'w> {
         let Some(pt) = nsp.table(table) else { return Verdict::Accept };
         let mt = &nsp.ns.ruleset.tables[pt.tidx];
         // A table without this built-in chain behaves as an empty chain with policy ACCEPT.
-        let Some(&start) = pt.by_name.get(hook.chain()) else { return Verdict::Accept };
+        let Some(start) = pt.hook_chain[hook as usize] else { return Verdict::Accept };
         let env = Env { ns, hook, table, in_dev, out_dev };
-        let mut stack: Vec<(u32, usize)> = Vec::new();
+        let mut stack = JumpStack::default();
         let (mut chain, mut i) = (start, 0usize);
         let mut budget = WALK_BUDGET;
         loop {
@@ -111,28 +148,28 @@ impl<'w> Run<'w> {
                 }
                 Tri::Indet(why) => return Verdict::Indet(format!("{}: {why}", self.rule_place(ns, rule))),
                 Tri::Hotdrop(why) => {
-                    self.nf_step(ns, table, hook, &c.name, n, Some(rule), format!("hotdrop: {why}"));
+                    self.nf_step(ns, table, hook, &c.name, n, Some(rule), || format!("hotdrop: {why}"));
                     return Verdict::Drop(DropReason::Rule);
                 }
             }
             match &rule.target {
                 Target::None => {
-                    self.nf_step(ns, table, hook, &c.name, n, Some(rule), "continue (no target)".into());
+                    self.nf_step(ns, table, hook, &c.name, n, Some(rule), || "continue (no target)".into());
                 }
                 Target::Accept => {
-                    self.nf_step(ns, table, hook, &c.name, n, Some(rule), "ACCEPT".into());
+                    self.nf_step(ns, table, hook, &c.name, n, Some(rule), || "ACCEPT".into());
                     return Verdict::Accept;
                 }
                 Target::Drop => {
-                    self.nf_step(ns, table, hook, &c.name, n, Some(rule), "DROP".into());
+                    self.nf_step(ns, table, hook, &c.name, n, Some(rule), || "DROP".into());
                     return Verdict::Drop(DropReason::Rule);
                 }
                 Target::Reject(with) => {
-                    self.nf_step(ns, table, hook, &c.name, n, Some(rule), format!("REJECT {}", with.as_str()));
+                    self.nf_step(ns, table, hook, &c.name, n, Some(rule), || format!("REJECT {}", with.as_str()));
                     return Verdict::Reject(*with);
                 }
                 Target::Return => {
-                    self.nf_step(ns, table, hook, &c.name, n, Some(rule), "RETURN".into());
+                    self.nf_step(ns, table, hook, &c.name, n, Some(rule), || "RETURN".into());
                     match stack.pop() {
                         Some((ch, ni)) => {
                             chain = ch;
@@ -147,7 +184,7 @@ impl<'w> Run<'w> {
                     let Some(to) = pc.jumps[i] else {
                         return Verdict::Indet(format!("{}: the target chain {name} does not exist", self.rule_place(ns, rule)));
                     };
-                    self.nf_step(ns, table, hook, &c.name, n, Some(rule), format!("{} {name}", if goto { "goto" } else { "jump" }));
+                    self.nf_step(ns, table, hook, &c.name, n, Some(rule), || format!("{} {name}", if goto { "goto" } else { "jump" }));
                     if !goto {
                         stack.push((chain, i + 1));
                     }
@@ -159,7 +196,7 @@ impl<'w> Run<'w> {
                     return Verdict::Nat(rule, &c.name, n);
                 }
                 _ => match self.apply_target(&env, skb, rule) {
-                    Ok(v) => self.nf_step(ns, table, hook, &c.name, n, Some(rule), v),
+                    Ok(v) => self.nf_step(ns, table, hook, &c.name, n, Some(rule), move || v),
                     Err(why) => return Verdict::Indet(format!("{}: {why}", self.rule_place(ns, rule))),
                 },
             }
@@ -173,12 +210,12 @@ impl<'w> Run<'w> {
         let c = &nsp.ns.ruleset.tables[pt.tidx].chains[pt.chains[start as usize].cidx];
         match c.policy {
             Some(Policy::Drop) => {
-                self.nf_step(ns, table, hook, &c.name, 0, None, "policy DROP".into());
+                self.nf_step(ns, table, hook, &c.name, 0, None, || "policy DROP".into());
                 Verdict::Drop(DropReason::Policy)
             }
             _ => {
                 if !c.rules.is_empty() {
-                    self.nf_step(ns, table, hook, &c.name, 0, None, "policy ACCEPT".into());
+                    self.nf_step(ns, table, hook, &c.name, 0, None, || "policy ACCEPT".into());
                 }
                 Verdict::Accept
             }
@@ -263,5 +300,23 @@ impl crate::engine::World {
             out.push(WalkBranch { probability: r.prob, verdict, mark: skb.mark, steps: std::mem::take(&mut r.steps), notes: std::mem::take(&mut r.notes) });
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::JumpStack;
+
+    #[test]
+    fn jump_stack_is_lifo_past_its_inline_part() {
+        let mut s = JumpStack::default();
+        for k in 0..20u32 {
+            s.push((k, k as usize * 3));
+        }
+        for k in (0..20u32).rev() {
+            assert_eq!(s.pop(), Some((k, k as usize * 3)));
+        }
+        assert!(s.is_empty());
+        assert_eq!(s.pop(), None);
     }
 }

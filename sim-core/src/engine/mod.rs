@@ -144,7 +144,49 @@ pub(crate) struct PTable {
     pub tidx: usize,
     pub chains: Vec<PChain>,
     pub by_name: HashMap<String, u32>,
+    /// Per hook (`Hook as usize`): the id of its built-in chain, if the table has it.
+    pub hook_chain: [Option<u32>; 5],
 }
+
+/// A multiply-rotate hasher for the small integer keys of the chain index (FxHash's scheme):
+/// SipHash's flood resistance buys nothing for keys taken from the node's own rules, and its
+/// cost is a large part of a dispatch.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.add(u64::from(b));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    fn write_u16(&mut self, i: u16) {
+        self.add(u64::from(i));
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+}
+
+impl FxHasher {
+    fn add(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+pub(crate) type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FxHasher>>;
 
 #[derive(Debug)]
 pub(crate) struct PChain {
@@ -167,10 +209,10 @@ pub(crate) struct KeyRun {
     /// One past the run's last rule.
     pub end: u32,
     /// Destination -> the run's `-d x/32` rules for it, ascending.
-    pub by_dst: HashMap<Ipv4Addr, Vec<u32>>,
+    pub by_dst: FxMap<u32, Vec<u32>>,
     /// (protocol, destination port) -> the run's port-keyed rules for it, ascending. A
     /// fragment skips none of them: `tcp_mt` looks at fragments before ports.
-    pub by_port: HashMap<(u8, u16), Vec<u32>>,
+    pub by_port: FxMap<(u8, u16), Vec<u32>>,
 }
 
 impl KeyRun {
@@ -183,7 +225,7 @@ impl KeyRun {
         if pkt.frag_off != 0 && !self.by_port.is_empty() {
             return i;
         }
-        let d = self.by_dst.get(&pkt.dst).and_then(after);
+        let d = self.by_dst.get(&u32::from(pkt.dst)).and_then(after);
         let p = if self.by_port.is_empty() { None } else { self.by_port.get(&(pkt.proto, pkt.dport)).and_then(after) };
         match (d, p) {
             (Some(a), Some(b)) => a.min(b),
@@ -254,11 +296,11 @@ fn key_runs(rules: &[crate::model::ruleset::Rule]) -> (Vec<Option<u32>>, Vec<Key
             i += 1;
         }
         if i - start >= MIN_KEY_RUN {
-            let mut by_dst: HashMap<Ipv4Addr, Vec<u32>> = HashMap::new();
-            let mut by_port: HashMap<(u8, u16), Vec<u32>> = HashMap::new();
+            let mut by_dst: FxMap<u32, Vec<u32>> = FxMap::default();
+            let mut by_port: FxMap<(u8, u16), Vec<u32>> = FxMap::default();
             for k in start..i {
                 match keys[k] {
-                    Some(RuleKey::Dst(d)) => by_dst.entry(d).or_default().push(k as u32),
+                    Some(RuleKey::Dst(d)) => by_dst.entry(u32::from(d)).or_default().push(k as u32),
                     Some(RuleKey::Port(p, n)) => by_port.entry((p, n)).or_default().push(k as u32),
                     None => {}
                 }
@@ -359,7 +401,9 @@ fn prepare_table(rs: &crate::model::ruleset::Ruleset, tidx: usize) -> PTable {
             }
         })
         .collect();
-    PTable { tidx, chains, by_name }
+    let hook_chain = [hooks::Hook::PreRouting, hooks::Hook::LocalIn, hooks::Hook::Forward, hooks::Hook::LocalOut, hooks::Hook::PostRouting]
+        .map(|h| by_name.get(h.chain()).copied());
+    PTable { tidx, chains, by_name, hook_chain }
 }
 
 impl World {

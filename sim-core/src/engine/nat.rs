@@ -455,7 +455,8 @@ impl<'w> Run<'w> {
                 p.sport = target.sport;
             }
         }
-        if skb.pkt != before {
+        // The note is only rendered at `TraceLevel::Full`; a summary flow formats nothing here.
+        if self.full && skb.pkt != before {
             let what = if is_dst { "destination" } else { "source" };
             let text = format!(
                 "{} {what} rewritten: {} -> {}{}",

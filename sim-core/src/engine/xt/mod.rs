@@ -439,36 +439,47 @@ impl<'w> Run<'w> {
         }
     }
 
-    /// Applies a non-terminal target; returns the verdict text for the trace.
+    /// A step's text, built only when steps are rendered.
+    fn text(&self, f: impl FnOnce() -> String) -> String {
+        if self.full {
+            f()
+        } else {
+            String::new()
+        }
+    }
+
+    /// Applies a non-terminal target; returns the verdict text for the trace (empty at
+    /// `TraceLevel::Summary`, where nothing is rendered).
     pub(crate) fn apply_target(&mut self, env: &Env, skb: &mut Skb, rule: &'w Rule) -> Result<String, String> {
         match &rule.target {
             Target::Mark(op) => {
                 skb.mark = op.apply(skb.mark);
-                Ok(format!("MARK -> 0x{:x}", skb.mark))
+                Ok(self.text(|| format!("MARK -> 0x{:x}", skb.mark)))
             }
             Target::Connmark(op) => {
-                let SkbCt::Tracked { id, .. } = skb.ct else { return Ok("CONNMARK (no conntrack: no effect)".into()) };
+                let SkbCt::Tracked { id, .. } = skb.ct else { return Ok(self.text(|| "CONNMARK (no conntrack: no effect)".into())) };
                 let c = &mut self.ct.conns[id];
                 match *op {
                     ConnmarkOp::Set(m) => c.mark = m.apply(c.mark),
                     ConnmarkOp::SaveMark { nfmask, ctmask } => c.mark = (c.mark & !ctmask) ^ (skb.mark & nfmask),
                     ConnmarkOp::RestoreMark { nfmask, ctmask } => skb.mark = (skb.mark & !nfmask) ^ (c.mark & ctmask),
                 }
-                Ok(format!("CONNMARK (ctmark 0x{:x}, mark 0x{:x})", c.mark, skb.mark))
+                let (ctmark, mark) = (c.mark, skb.mark);
+                Ok(self.text(|| format!("CONNMARK (ctmark 0x{ctmark:x}, mark 0x{mark:x})")))
             }
             Target::Notrack => {
                 if matches!(skb.ct, SkbCt::None | SkbCt::Template { .. }) {
                     skb.ct = SkbCt::Untracked;
                 }
-                Ok("NOTRACK".into())
+                Ok(self.text(|| "NOTRACK".into()))
             }
             Target::Ct(ct) => {
                 if !matches!(skb.ct, SkbCt::None | SkbCt::Template { .. }) {
-                    return Ok("CT (the packet already has a conntrack: no effect)".into());
+                    return Ok(self.text(|| "CT (the packet already has a conntrack: no effect)".into()));
                 }
                 if ct.notrack {
                     skb.ct = SkbCt::Untracked;
-                    return Ok("CT --notrack".into());
+                    return Ok(self.text(|| "CT --notrack".into()));
                 }
                 if ct.helper.is_some() {
                     return Err("CT --helper: conntrack helpers are not modelled".into());
@@ -476,10 +487,10 @@ impl<'w> Run<'w> {
                 if let Some(z) = ct.zone {
                     skb.ct = SkbCt::Template { zone: z };
                 }
-                Ok("CT".into())
+                Ok(self.text(|| "CT".into()))
             }
-            Target::Log(_) | Target::Nflog(_) | Target::Trace | Target::Checksum => Ok(format!("{} (continue)", rule.target.name())),
-            Target::Tcpmss(_) => Ok("TCPMSS (MSS option rewritten; continue)".into()),
+            Target::Log(_) | Target::Nflog(_) | Target::Trace | Target::Checksum => Ok(self.text(|| format!("{} (continue)", rule.target.name()))),
+            Target::Tcpmss(_) => Ok(self.text(|| "TCPMSS (MSS option rewritten; continue)".into())),
             Target::Queue | Target::Nfqueue(_) => Err(format!("{}: the verdict comes from a userspace program", rule.target.name())),
             Target::Tproxy(_) => Err("TPROXY: transparent proxy socket lookup is not modelled".into()),
             Target::Unsupported { name, .. } => Err(format!("-j {name} is not supported")),
