@@ -223,14 +223,16 @@ impl Table {
 }
 
 /// Chain name -> position in `Table::chains`: open addressing over the chain vector itself, so
-/// the index holds 8 bytes per slot rather than a second copy of every name. A slot is the
-/// chain's position plus one (0 is empty) in its low half and the high half of the name's hash
-/// in its high half, so a probe only reads a chain's name (two cache misses in a table of
-/// 100,000 chains) when the hashes agree; probing is linear; the table is kept at most half
+/// the index holds 4 bytes per slot rather than a second copy of every name. A slot holds the
+/// chain's position plus one (0 is empty) in its low `idx_bits` bits and a tag of the name's
+/// hash above them, so a probe only reads a chain's name (two cache misses in a table of
+/// 100,000 chains) when the tags agree; probing is linear; the table is kept at most half
 /// full.
 #[derive(Clone, Debug, Default)]
 struct ChainIndex {
-    slots: Vec<u64>,
+    slots: Vec<u32>,
+    /// Bits of a slot that hold the position (the rest is the tag); 0 before the first insert.
+    idx_bits: u32,
     /// Chains indexed (equal to `chains.len()` unless chains were edited directly).
     len: usize,
 }
@@ -258,19 +260,24 @@ pub(crate) fn name_hash(s: &[u8]) -> u64 {
 }
 
 impl ChainIndex {
+    /// The probe start and the tag (already shifted into place) of a hash.
+    fn split(&self, h: u64) -> (usize, u32) {
+        let tag = if self.idx_bits >= 32 { 0 } else { ((h as u32) >> self.idx_bits) << self.idx_bits };
+        ((h >> 32) as usize & (self.slots.len() - 1), tag)
+    }
+
     fn find(&self, chains: &[Chain], name: &str) -> Option<usize> {
         if self.slots.is_empty() {
             return None;
         }
         let mask = self.slots.len() - 1;
-        let h = name_hash(name.as_bytes());
-        let tag = h & 0xffff_ffff_0000_0000;
-        let mut at = (h >> 32) as usize & mask;
+        let idx_mask = if self.idx_bits >= 32 { u32::MAX } else { (1u32 << self.idx_bits) - 1 };
+        let (mut at, tag) = self.split(name_hash(name.as_bytes()));
         loop {
             match self.slots[at] {
                 0 => return None,
-                s if s & 0xffff_ffff_0000_0000 == tag => {
-                    let i = (s & 0xffff_ffff) as usize - 1;
+                s if s & !idx_mask == tag => {
+                    let i = (s & idx_mask) as usize - 1;
                     if chains.get(i).is_some_and(|c| c.name == name) {
                         return Some(i);
                     }
@@ -283,29 +290,29 @@ impl ChainIndex {
 
     /// Indexes `chains[i]`, which must not be indexed yet.
     fn insert(&mut self, chains: &[Chain], i: usize) {
-        if (self.len + 1) * 2 > self.slots.len() {
-            let cap = ((self.len + 1) * 2).next_power_of_two().max(16);
-            let old = std::mem::replace(&mut self.slots, vec![0; cap]);
-            let mask = cap - 1;
-            // Re-placing needs no name: the slot keeps the hash's high half, which is the probe
-            // start for every table size up to 2^32 slots.
-            for s in old.into_iter().filter(|&s| s != 0) {
-                let mut at = (s >> 32) as usize & mask;
-                while self.slots[at] != 0 {
-                    at = (at + 1) & mask;
-                }
-                self.slots[at] = s;
+        let grow = (self.len + 1) * 2 > self.slots.len();
+        // Room for position i + 1 in the slot; the tag gets what is left.
+        let need_bits = (usize::BITS - (i + 1).leading_zeros()).max(16);
+        if grow || need_bits > self.idx_bits {
+            let cap = ((self.len + 1) * 2).next_power_of_two().max(16).max(self.slots.len());
+            self.slots = vec![0; cap];
+            self.idx_bits = need_bits.max(self.idx_bits);
+            for k in 0..chains.len().min(self.len) {
+                self.place(chains, k);
             }
         }
+        self.place(chains, i);
+        self.len += 1;
+    }
+
+    fn place(&mut self, chains: &[Chain], i: usize) {
         let name = chains.get(i).map(|c| c.name.as_bytes()).unwrap_or_default();
-        let h = name_hash(name);
         let mask = self.slots.len() - 1;
-        let mut at = (h >> 32) as usize & mask;
+        let (mut at, tag) = self.split(name_hash(name));
         while self.slots[at] != 0 {
             at = (at + 1) & mask;
         }
-        self.slots[at] = (h & 0xffff_ffff_0000_0000) | (i as u64 + 1);
-        self.len += 1;
+        self.slots[at] = tag | (i as u32 + 1);
     }
 }
 
@@ -376,6 +383,27 @@ mod tests {
         assert_eq!(t.add_chain(chain("X")), 4999);
         assert_eq!(t.chain_index(&names[1]), Some(0));
         assert_eq!(t.chain_index("X"), Some(4999));
+    }
+
+    #[test]
+    fn chain_index_keeps_finding_chains_when_positions_outgrow_the_slot() {
+        // Past 65,535 chains a slot's position part widens and its tag narrows: every chain,
+        // including the ones placed before, must still be found, and absent names not.
+        let mut t = Table::new(TableName::Nat, 1);
+        let n = 140_000usize;
+        for i in 0..n {
+            assert_eq!(t.push_chain(chain(&format!("KUBE-SEP-{i:06}"))), i);
+            // Position 65,535 is the first one that needs a 17th bit; the slot table does not
+            // grow at that chain, so the index must widen by itself.
+            if i == 65_535 {
+                assert_eq!(t.chain_index("KUBE-SEP-065535"), Some(i));
+            }
+        }
+        for i in (0..n).step_by(7).chain([0, 65_534, 65_535, 65_536, 131_071, 131_072, n - 1]) {
+            assert_eq!(t.chain_index(&format!("KUBE-SEP-{i:06}")), Some(i), "chain {i}");
+        }
+        assert_eq!(t.chain_index("KUBE-SEP-999999"), None);
+        assert_eq!(t.add_chain(chain("KUBE-SEP-000042")), 42);
     }
 
     #[test]
