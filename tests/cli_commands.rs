@@ -282,3 +282,17 @@ fn gen_prints_the_library_dumps_byte_for_byte() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
     }
 }
+
+#[test]
+fn a_snapshot_diagnostic_names_the_snapshot_folder() {
+    // Both flannel nodes of incident 1 hold a conntrack.txt with an IGMP entry nfpath keeps with
+    // addresses only; the two warnings must say which node's file they are about.
+    let dir = root().join("scenarios/incident-1-flannel-public-ip/broken");
+    let out = nfpath(&["test", &dir.display().to_string()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    for node in ["node-a", "node-b"] {
+        let want = format!("snapshots/{node}/conntrack.txt:1:1: warning[unsupported]");
+        assert!(err.contains(&want), "no `{want}` in:\n{err}");
+    }
+}
