@@ -871,7 +871,7 @@ fn errno_result(e: &str) -> ClientResult {
 }
 
 impl<'w> Run<'w> {
-    fn new(w: &'w World, spec: &'w FlowSpec, opts: &RunOptions, script: Vec<usize>) -> Run<'w> {
+    pub(crate) fn new(w: &'w World, spec: &'w FlowSpec, opts: &RunOptions, script: Vec<usize>) -> Run<'w> {
         Run {
             w,
             full: opts.trace == TraceLevel::Full,
