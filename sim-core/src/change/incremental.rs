@@ -9,7 +9,8 @@
 //!   in that chain. `xt/mod.rs:rule_matches` tests the destination before anything else, so
 //!   such rules never match that packet and have no side effect (no random branch, no `recent`
 //!   list): the walk is the same, only the numbers of the rules after the edit move, and
-//!   those are renumbered in the kept trace.
+//!   those are renumbered in the kept trace. (A chain that becomes empty or stops being
+//!   empty counts as any edit: the ACCEPT policy step is shown only for a chain with rules.)
 //! - it entered a chain that was created or deleted, or a chain with a `-j`/`-g` naming one
 //!   (the jump now resolves, or no longer does). A chain the flow never entered cannot change
 //!   its walk: a new jump to it would itself be an edit of a chain it entered.
@@ -60,7 +61,9 @@ fn dst32(r: &Rule) -> Option<Ipv4Addr> {
 }
 
 fn chain_change(old: &Chain, new: &Chain) -> Option<ChainChange> {
-    if old.policy != new.policy {
+    // A walk that ends in a built-in chain shows the ACCEPT policy only when the chain has rules
+    // (`chain.rs:policy`): emptiness is part of what the walk shows.
+    if old.policy != new.policy || old.rules.is_empty() != new.rules.is_empty() {
         return Some(ChainChange::Any);
     }
     let (o, n) = (&old.rules, &new.rules);
