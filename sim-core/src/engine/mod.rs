@@ -29,6 +29,7 @@
 pub mod build;
 pub mod chain;
 pub mod conntrack;
+pub mod deps;
 pub mod device;
 pub mod flow;
 pub mod hooks;
