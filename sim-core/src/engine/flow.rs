@@ -1417,8 +1417,17 @@ pub(crate) fn run(w: &World, spec: &FlowSpec, opts: &RunOptions) -> FlowResult {
 }
 
 fn merge(outcomes: &mut Vec<Outcome>, o: Outcome) {
+    // The summary is compared too: it carries what the other fields do not, such as whether the
+    // server accepts a connection whose client saw connect() succeed (its final ACK may be lost
+    // on one branch of a `-m statistic` rule and pass on another).
     if let Some(x) = outcomes.iter_mut().find(|x| {
-        x.result == o.result && x.at == o.at && x.seen == o.seen && x.disposition == o.disposition && x.reason == o.reason && x.indeterminate == o.indeterminate
+        x.result == o.result
+            && x.at == o.at
+            && x.seen == o.seen
+            && x.disposition == o.disposition
+            && x.reason == o.reason
+            && x.indeterminate == o.indeterminate
+            && x.summary == o.summary
     }) {
         x.probability += o.probability;
     } else {
