@@ -27,7 +27,7 @@ fn scenario() -> String {
 }
 
 const ALL: &[&[&str]] =
-    &[&["collect"], &["show"], &["trace"], &["test"], &["diff"], &["lint"], &["gen"], &["gen", "kube-proxy"], &["gen", "calico"], &["probe"], &["completions"]];
+    &[&["collect"], &["show"], &["trace"], &["test"], &["diff"], &["lint"], &["gen"], &["gen", "kube-proxy"], &["gen", "calico"], &["probe"], &["matrix"], &["completions"]];
 
 #[test]
 fn every_command_has_help_with_an_example_and_completions() {

@@ -26,6 +26,7 @@
 //! assert_eq!(result.outcomes[0].at.as_deref(), Some("server"));
 //! ```
 
+pub mod batch;
 pub mod build;
 pub mod chain;
 pub mod conntrack;
