@@ -22,6 +22,7 @@ use std::net::Ipv4Addr;
 
 /// `ip [-4] route|rule VERB ...`.
 pub(crate) fn command_line(cx: &mut Cx<'_>, ns: &mut Namespace, ln: u32, col0: u32, line: &str) {
+    cx.journal.save_routing(ns);
     let mut ws: Vec<Word<'_>> = lex::words(line);
     for w in &mut ws {
         w.col += col0 - 1;

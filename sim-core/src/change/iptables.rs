@@ -12,15 +12,17 @@
 //!   or DROP.
 
 use super::Cx;
-use crate::model::ruleset::{Chain, Policy, Rule, Table, TableName, Target, TextRef};
+use crate::model::ruleset::{Chain, Name, Policy, Rule, Table, TableName, Target, TextRef};
 use crate::model::Namespace;
 use crate::parse::iptables_save::parse_rule_args;
 use crate::parse::iptables_save::words::{split_words, Word};
 use std::sync::Arc;
 
-/// An open `*table` block: a working copy of the table, written back at COMMIT.
+/// An open `*table` block. Its lines edit the namespace's table in place: a block that is not
+/// committed is an error that makes the whole change unusable (`apply`'s contract), so nothing
+/// can observe the difference with iptables-restore's all-or-nothing commit.
 pub(crate) struct Block {
-    pub table: Table,
+    pub table: TableName,
     pub line: u32,
 }
 
@@ -53,16 +55,23 @@ fn source_id(cx: &mut Cx<'_>, ns: &mut Namespace) -> u32 {
     if let Some(s) = cx.source {
         return s;
     }
+    cx.journal.save_sources(ns);
     let s = ns.ruleset.add_source(cx.file, Arc::from(cx.text));
     cx.source = Some(s);
     s
 }
 
-/// `*table`: opens a block on a working copy of the table.
-pub(crate) fn begin(cx: &mut Cx<'_>, ns: &Namespace, ln: u32, col0: u32, line: &str) -> Option<Block> {
+/// `*table`: opens a block on the table (created, as the kernel registers it, if absent).
+pub(crate) fn begin(cx: &mut Cx<'_>, ns: &mut Namespace, ln: u32, col0: u32, line: &str) -> Option<Block> {
     let name = line[1..].trim();
     match TableName::parse(name) {
-        Some(t) => Some(Block { table: current_table(ns, t, ln), line: ln }),
+        Some(t) => {
+            if ns.ruleset.table(t).is_none() {
+                store_table(ns, current_table(ns, t, ln));
+                cx.journal.created_table(t);
+            }
+            Some(Block { table: t, line: ln })
+        }
         None => {
             cx.error_expected(ln, col0 + 1, "unknown-table", format!("unknown table `{name}`"), "raw, mangle, nat, filter or security", name);
             None
@@ -70,17 +79,17 @@ pub(crate) fn begin(cx: &mut Cx<'_>, ns: &Namespace, ln: u32, col0: u32, line: &
     }
 }
 
-/// `COMMIT`: the block's table replaces the namespace's.
-pub(crate) fn commit(cx: &mut Cx<'_>, ns: &mut Namespace, b: Block, ln: u32) {
-    let name = b.table.name;
-    store_table(ns, b.table);
-    cx.done(ln, format!("{name}: committed"));
+/// `COMMIT`: the block's edits stand.
+pub(crate) fn commit(cx: &mut Cx<'_>, b: Block, ln: u32) {
+    cx.done(ln, format!("{}: committed", b.table));
 }
 
 /// One line inside a block: a chain declaration or a rule command.
 pub(crate) fn block_line(cx: &mut Cx<'_>, ns: &mut Namespace, b: &mut Block, ln: u32, off: usize, col0: u32, line: &str) {
     if let Some(decl) = line.strip_prefix(':') {
-        declare(cx, b, ln, col0, decl);
+        if let Some(t) = ns.ruleset.table_mut(b.table) {
+            declare(cx, t, ln, col0, decl);
+        }
         return;
     }
     let mut words = Vec::new();
@@ -90,17 +99,19 @@ pub(crate) fn block_line(cx: &mut Cx<'_>, ns: &mut Namespace, b: &mut Block, ln:
     }
     let src = source_id(cx, ns);
     if let Some(cmd) = read_command(cx, ln, line, col0, &words, 0, true) {
-        exec(cx, &mut b.table, src, ln, off, line, col0, cmd);
+        if let Some(t) = ns.ruleset.table_mut(b.table) {
+            exec(cx, t, src, ln, off, line, col0, cmd);
+        }
     }
 }
 
 /// `:NAME POLICY [p:b]` with `--noflush` semantics (`iptables-restore.c`: an existing user chain
 /// is flushed, a new one created; a built-in chain's policy is set unless it is `-`).
-fn declare(cx: &mut Cx<'_>, b: &mut Block, ln: u32, col0: u32, decl: &str) {
+fn declare(cx: &mut Cx<'_>, t: &mut Table, ln: u32, col0: u32, decl: &str) {
     let mut it = decl.split_whitespace();
     let name = it.next().unwrap_or("");
     let policy = it.next();
-    let tname = b.table.name;
+    let tname = t.name;
     if name.is_empty() {
         cx.error_expected(ln, col0 + 1, "bad-chain-name", "a chain declaration without a name", "`:CHAIN POLICY [packets:bytes]`", "`:`");
         return;
@@ -120,7 +131,10 @@ fn declare(cx: &mut Cx<'_>, b: &mut Block, ln: u32, col0: u32, decl: &str) {
                 return;
             }
         };
-        if let (Some(p), Some(c)) = (p, b.table.chain_mut(name)) {
+        if p.is_some() {
+            cx.journal.touch(t, name);
+        }
+        if let (Some(p), Some(c)) = (p, t.chain_mut(name)) {
             c.policy = Some(p);
             cx.done(ln, format!("{tname} {name}: policy {}", if p == Policy::Accept { "ACCEPT" } else { "DROP" }));
         }
@@ -133,14 +147,20 @@ fn declare(cx: &mut Cx<'_>, b: &mut Block, ln: u32, col0: u32, decl: &str) {
     if !valid_chain_name(cx, ln, col0 + 1, name) {
         return;
     }
-    match b.table.chain_mut(name) {
+    if t.chain(name).is_some() {
+        cx.journal.touch(t, name);
+    } else {
+        cx.journal.reorder(t);
+    }
+    match t.chain_mut(name) {
         Some(c) => {
             let n = c.rules.len();
             c.rules.clear();
             cx.done(ln, format!("{tname} {name}: declared again, so flushed ({n} rule(s) removed, as iptables-restore --noflush does)"));
         }
         None => {
-            b.table.add_chain(Chain { name: name.into(), policy: None, counters: None, line: ln, rules: Vec::new() });
+            let i = t.add_chain(Chain { name: name.into(), policy: None, counters: None, line: ln, rules: Vec::new() });
+            cx.journal.created_chain(tname, &t.chains[i].name);
             cx.done(ln, format!("{tname} {name}: chain created"));
         }
     }
@@ -155,10 +175,20 @@ pub(crate) fn command_line(cx: &mut Cx<'_>, ns: &mut Namespace, ln: u32, off: us
     }
     let Some(cmd) = read_command(cx, ln, line, col0, &words, 1, false) else { return };
     let tname = cmd.table.unwrap_or(TableName::Filter);
-    let mut t = current_table(ns, tname, 0);
     let src = source_id(cx, ns);
-    if exec(cx, &mut t, src, ln, off, line, col0, cmd) {
-        store_table(ns, t);
+    // `exec` changes nothing when it refuses a command, so an existing table is edited in place;
+    // a new one is kept only if the command was accepted.
+    match ns.ruleset.table_mut(tname) {
+        Some(t) => {
+            exec(cx, t, src, ln, off, line, col0, cmd);
+        }
+        None => {
+            let mut t = current_table(ns, tname, 0);
+            if exec(cx, &mut t, src, ln, off, line, col0, cmd) {
+                store_table(ns, t);
+                cx.journal.created_table(tname);
+            }
+        }
     }
 }
 
@@ -483,8 +513,17 @@ fn exec(cx: &mut Cx<'_>, t: &mut Table, src: u32, ln: u32, off: usize, line: &st
                 );
                 return false;
             }
+            let len = t.chain(&chain).map_or(0, |c| c.rules.len());
+            let refused = match cmd.op {
+                Op::Insert(n) => n > len + 1,
+                Op::Replace(n) => n > len,
+                Op::DeleteSpec => !t.chain(&chain).is_some_and(|c| c.rules.iter().any(|r| same_rule(r, &rule))),
+                _ => false,
+            };
+            if !refused {
+                cx.journal.touch(t, &chain);
+            }
             let Some(c) = t.chain_mut(&chain) else { return false };
-            let len = c.rules.len();
             match cmd.op {
                 Op::Append => {
                     c.rules.push(rule);
@@ -525,6 +564,9 @@ fn exec(cx: &mut Cx<'_>, t: &mut Table, src: u32, ln: u32, off: usize, line: &st
             true
         }
         Op::DeleteNum(n) => {
+            if t.chain(&chain).is_some_and(|c| n <= c.rules.len()) {
+                cx.journal.touch(t, &chain);
+            }
             let Some(c) = t.chain_mut(&chain) else { return no_chain(cx, &chain) };
             if n > c.rules.len() {
                 cx.error(ln, ccol, "bad-rule-number", format!("chain {chain} has {} rule(s) (iptables: \"Index of deletion too big\")", c.rules.len()));
@@ -542,7 +584,9 @@ fn exec(cx: &mut Cx<'_>, t: &mut Table, src: u32, ln: u32, off: usize, line: &st
                 cx.error(ln, ccol, "chain-exists", format!("table {tn} already has a chain `{chain}` (iptables: \"Chain already exists\")"));
                 return false;
             }
-            t.add_chain(Chain { name: chain.as_str().into(), policy: None, counters: None, line: ln, rules: Vec::new() });
+            cx.journal.reorder(t);
+            let i = t.add_chain(Chain { name: chain.as_str().into(), policy: None, counters: None, line: ln, rules: Vec::new() });
+            cx.journal.created_chain(tn, &t.chains[i].name);
             cx.done(ln, format!("{tn} {chain}: chain created"));
             true
         }
@@ -571,6 +615,12 @@ fn exec(cx: &mut Cx<'_>, t: &mut Table, src: u32, ln: u32, off: usize, line: &st
                     return false;
                 }
             }
+            if !targets.is_empty() {
+                cx.journal.deleting(t);
+                for c in &targets {
+                    cx.journal.touch(t, c);
+                }
+            }
             t.chains.retain(|c| !targets.iter().any(|x| **x == *c.name));
             t.reindex();
             cx.done(ln, format!("{tn}: chain(s) deleted: {}", if targets.is_empty() { "none".to_string() } else { targets.join(", ") }));
@@ -579,6 +629,7 @@ fn exec(cx: &mut Cx<'_>, t: &mut Table, src: u32, ln: u32, off: usize, line: &st
         Op::Flush => {
             match &cmd.chain {
                 Some(c) => {
+                    cx.journal.touch(t, c);
                     let Some(ch) = t.chain_mut(c) else { return no_chain(cx, c) };
                     let n = ch.rules.len();
                     ch.rules.clear();
@@ -586,6 +637,10 @@ fn exec(cx: &mut Cx<'_>, t: &mut Table, src: u32, ln: u32, off: usize, line: &st
                 }
                 None => {
                     let n: usize = t.chains.iter().map(|c| c.rules.len()).sum();
+                    let names: Vec<Name> = t.chains.iter().filter(|c| !c.rules.is_empty()).map(|c| c.name.clone()).collect();
+                    for c in &names {
+                        cx.journal.touch(t, c);
+                    }
                     for c in &mut t.chains {
                         c.rules.clear();
                     }
@@ -603,6 +658,9 @@ fn exec(cx: &mut Cx<'_>, t: &mut Table, src: u32, ln: u32, off: usize, line: &st
                     "DROP in the nat table: iptables refuses it (\"The nat table is not intended for filtering, the use of DROP is therefore inhibited\")",
                 );
                 return false;
+            }
+            if t.chain(&chain).is_some_and(|c| c.is_builtin()) {
+                cx.journal.touch(t, &chain);
             }
             let Some(c) = t.chain_mut(&chain) else { return no_chain(cx, &chain) };
             if !c.is_builtin() {

@@ -14,8 +14,10 @@
 //! would refuse is an error at its file:line:column and the change is unusable. Rules a change
 //! creates keep the change's text, file and line, so traces show where they came from.
 
+pub mod incremental;
 mod ip;
 mod iptables;
+pub mod journal;
 
 use crate::diag::{Diagnostic, Parsed, Span};
 use crate::model::Namespace;
@@ -41,6 +43,8 @@ pub(crate) struct Cx<'t> {
     pub applied: Vec<Applied>,
     /// The id of the change text in the namespace's ruleset, once a rule needed it.
     pub source: Option<u32>,
+    /// The originals of what the change edited.
+    pub journal: journal::Journal,
 }
 
 impl Cx<'_> {
@@ -80,7 +84,12 @@ pub(crate) fn lines(text: &str) -> impl Iterator<Item = (u32, usize, &str)> {
 /// was refused (as the kernel or the tool would refuse it) or could not be read: the namespace
 /// is then only partly changed and must not be used.
 pub fn apply(ns: &mut Namespace, file: &str, text: &str) -> Parsed<Vec<Applied>> {
-    let mut cx = Cx { file, text, diags: Vec::new(), applied: Vec::new(), source: None };
+    apply_journaled(ns, file, text).0
+}
+
+/// [`apply`], and the originals of everything the change edited (to measure it or undo it).
+pub fn apply_journaled(ns: &mut Namespace, file: &str, text: &str) -> (Parsed<Vec<Applied>>, journal::Journal) {
+    let mut cx = Cx { file, text, diags: Vec::new(), applied: Vec::new(), source: None, journal: journal::Journal::default() };
     let mut block: Option<iptables::Block> = None;
     for (ln, off, raw) in lines(text) {
         let lead = raw.len() - raw.trim_start().len();
@@ -93,14 +102,14 @@ pub fn apply(ns: &mut Namespace, file: &str, text: &str) -> Parsed<Vec<Applied>>
         if let Some(b) = block.as_mut() {
             if line == "COMMIT" {
                 if let Some(b) = block.take() {
-                    iptables::commit(&mut cx, ns, b, ln);
+                    iptables::commit(&mut cx, b, ln);
                 }
             } else if line.starts_with('*') {
                 cx.error_expected(
                     ln,
                     col0,
                     "missing-commit",
-                    format!("a new table starts before the `*{}` block of line {} was committed: iptables-restore refuses the input", b.table.name, b.line),
+                    format!("a new table starts before the `*{}` block of line {} was committed: iptables-restore refuses the input", b.table, b.line),
                     "COMMIT",
                     line,
                 );
@@ -144,13 +153,13 @@ pub fn apply(ns: &mut Namespace, file: &str, text: &str) -> Parsed<Vec<Applied>>
             "missing-commit",
             format!(
                 "the `*{}` block is not committed before the end of the file: iptables-restore applies nothing of it (\"COMMIT expected at line {}\")",
-                b.table.name, last
+                b.table, last
             ),
             "COMMIT",
             "end of file",
         );
     }
-    Parsed { value: cx.applied, diagnostics: cx.diags }
+    (Parsed { value: cx.applied, diagnostics: cx.diags }, cx.journal)
 }
 
 #[cfg(test)]

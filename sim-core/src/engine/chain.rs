@@ -102,6 +102,9 @@ impl<'w> Run<'w> {
         let mt = &nsp.ns.ruleset.tables[pt.tidx];
         // A table without this built-in chain behaves as an empty chain with policy ACCEPT.
         let Some(start) = pt.hook_chain[hook as usize] else { return Verdict::Accept };
+        // What-if bookkeeping (engine/deps.rs): which chains a flow entered, and with what
+        // destination; one flag test when nothing is recorded.
+        super::deps::chain_entered(ns, table, start, skb.pkt.dst);
         let env = Env { ns, hook, table, in_dev, out_dev };
         let mut stack = JumpStack::default();
         let (mut chain, mut i) = (start, 0usize);
@@ -188,6 +191,7 @@ impl<'w> Run<'w> {
                     if !goto {
                         stack.push((chain, i + 1));
                     }
+                    super::deps::chain_entered(ns, table, to, skb.pkt.dst);
                     chain = to;
                     i = 0;
                     continue;

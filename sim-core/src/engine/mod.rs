@@ -26,9 +26,11 @@
 //! assert_eq!(result.outcomes[0].at.as_deref(), Some("server"));
 //! ```
 
+pub mod batch;
 pub mod build;
 pub mod chain;
 pub mod conntrack;
+pub mod deps;
 pub mod device;
 pub mod flow;
 pub mod hooks;
