@@ -262,11 +262,11 @@ fn incremental(a: &Args, before: State) -> CliResult<Compared> {
     let count = rerun.len() + (flows.len() - n0);
     rerun.extend(n0..flows.len());
     // Only flows run again can have changed; the others keep their outcomes.
-    let ra: Vec<FlowResult> = rerun.iter().map(|&k| rc.results()[k].clone()).collect();
+    let ra: Vec<FlowResult> = rerun.iter().map(|&k| rc.result(k).clone()).collect();
     let mut rb: Vec<FlowResult> = rerun.iter().filter(|&&k| k < n0).map(|&k| rb[k].clone()).collect();
     if flows.len() > n0 {
         rc.revert_all();
-        rb.extend(rc.results()[n0..].iter().cloned());
+        rb.extend((n0..flows.len()).map(|k| rc.result(k).clone()));
     }
     Ok((flows.len(), rb, ra, applied, Some(count)))
 }

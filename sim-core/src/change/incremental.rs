@@ -166,11 +166,14 @@ fn measure(i: u32, ns: &Namespace, j: &Journal, forward: bool) -> (ChangeSet, Re
     (cs, rf)
 }
 
+/// Rule numbers after `.3` in chain `.2` of table `.1` in namespace `.0` move by `.4`.
+type Move = (u32, TableName, Name, u32, i64);
+
 /// What a change means for one flow.
 enum Effect {
     Keep,
-    /// Kept, with rule numbers moved: (namespace, table, chain, after rule number, by).
-    Renumber(Vec<(u32, TableName, Name, u32, i64)>),
+    /// Kept, with rule numbers moved.
+    Renumber(Vec<Move>),
     Rerun,
 }
 
@@ -212,8 +215,7 @@ fn effect(d: &FlowDeps, cs: &ChangeSet) -> Effect {
 }
 
 /// Moves the numbers of the rules after an edit in a kept trace (steps name rules by number).
-fn renumber(r: &mut FlowResult, world: &World, moves: &[(u32, TableName, Name, u32, i64)]) {
-    let names: Vec<&str> = world.namespace_names_by_index();
+fn renumber(r: &mut FlowResult, names: &[&str], moves: &[Move]) {
     for o in &mut r.outcomes {
         for s in &mut o.steps {
             if let StepKind::Netfilter { table, chain, rule, .. } = &mut s.kind {
@@ -244,6 +246,9 @@ pub struct Recheck {
     flows: Vec<(FlowSpec, RunOptions)>,
     results: Vec<FlowResult>,
     deps: Vec<FlowDeps>,
+    /// Per flow: rule-number moves not yet made in its kept result, oldest first. They are made
+    /// when the result is read (a what-if only reads the results of the flows it reran).
+    pending: Vec<Vec<Move>>,
     /// Changes applied so far (namespace index, journal), for `revert_all`.
     journals: Vec<(usize, Journal)>,
 }
@@ -266,15 +271,34 @@ impl Recheck {
                 r
             })
             .collect();
-        let (results, deps) = out.into_iter().unzip();
-        Recheck { world, flows, results, deps, journals: Vec::new() }
+        let (results, deps): (Vec<FlowResult>, Vec<FlowDeps>) = out.into_iter().unzip();
+        let pending = vec![Vec::new(); results.len()];
+        Recheck { world, flows, results, deps, pending, journals: Vec::new() }
     }
 
     pub fn world(&self) -> &World {
         &self.world
     }
-    pub fn results(&self) -> &[FlowResult] {
+    /// Every flow's result, up to date (kept results get their rule numbers moved first).
+    pub fn results(&mut self) -> &[FlowResult] {
+        let names: Vec<&str> = self.world.namespace_names_by_index();
+        for (r, p) in self.results.iter_mut().zip(&mut self.pending) {
+            if !p.is_empty() {
+                renumber(r, &names, p);
+                p.clear();
+            }
+        }
         &self.results
+    }
+
+    /// Flow `k`'s result, up to date.
+    pub fn result(&mut self, k: usize) -> &FlowResult {
+        if !self.pending[k].is_empty() {
+            let names: Vec<&str> = self.world.namespace_names_by_index();
+            renumber(&mut self.results[k], &names, &self.pending[k]);
+            self.pending[k].clear();
+        }
+        &self.results[k]
     }
     pub fn flows(&self) -> &[(FlowSpec, RunOptions)] {
         &self.flows
@@ -288,6 +312,7 @@ impl Recheck {
         self.flows.truncate(n);
         self.results.truncate(n);
         self.deps.truncate(n);
+        self.pending.truncate(n);
     }
 
     /// Adds flows and runs them on the current world; their indices follow the others'.
@@ -297,6 +322,7 @@ impl Recheck {
         for (r, d) in out {
             self.results.push(r);
             self.deps.push(d);
+            self.pending.push(Vec::new());
         }
         self.flows.extend(flows);
     }
@@ -350,7 +376,7 @@ impl Recheck {
                 Effect::Keep => {}
                 Effect::Rerun => rerun.push(k),
                 Effect::Renumber(m) => {
-                    renumber(&mut self.results[k], &self.world, &m);
+                    self.pending[k].extend(m);
                     renumbered += 1;
                 }
             }
@@ -361,6 +387,7 @@ impl Recheck {
         for (&k, (r, d)) in rerun.iter().zip(out) {
             self.results[k] = r;
             self.deps[k] = d;
+            self.pending[k].clear();
         }
         Rechecked { rerun, renumbered, everything: cs.everything }
     }
