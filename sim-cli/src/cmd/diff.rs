@@ -314,7 +314,6 @@ pub fn run(a: Args) -> CliResult<u8> {
             "flows": total,
             "changed": changes.len(),
             "applied": applied.iter().map(|(ns, x)| serde_json::json!({"ns": ns, "at": x.span.to_string(), "what": x.what})).collect::<Vec<_>>(),
-            "rerun": rerun,
             "changes": changes,
         });
         out.push_str(&serde_json::to_string_pretty(&v).unwrap_or_default());
