@@ -103,7 +103,10 @@ fn change_target(spec: &str, world: &World) -> CliResult<(String, PathBuf)> {
 /// `sim_core::change::incremental`). Errors in a change file make the input unusable (exit 2)
 /// and are reported at their file:line:column. Returns what each line did and the indices of
 /// the flows run again.
-fn apply_changes(rc: &mut Recheck, specs: &[String], verbose: bool) -> CliResult<(Vec<(String, Applied)>, BTreeSet<usize>)> {
+/// What each line of the changes did (with its namespace).
+type AppliedLines = Vec<(String, Applied)>;
+
+fn apply_changes(rc: &mut Recheck, specs: &[String], verbose: bool) -> CliResult<(AppliedLines, BTreeSet<usize>)> {
     let mut applied = Vec::new();
     let mut rerun = BTreeSet::new();
     for spec in specs {
@@ -221,7 +224,7 @@ fn run_both(before: &World, after: &World, flows: &[Flow]) -> CliResult<(Vec<Flo
 
 /// How many flows, the results before and after of those that may differ (in the flows' order),
 /// what the changes did, and how many flows ran again after them.
-type Compared = (usize, Vec<FlowResult>, Vec<FlowResult>, Vec<(String, Applied)>, Option<usize>);
+type Compared = (usize, Vec<FlowResult>, Vec<FlowResult>, AppliedLines, Option<usize>);
 
 fn specs_of(flows: &[Flow], world: &World) -> CliResult<Vec<(FlowSpec, RunOptions)>> {
     let opts = RunOptions { trace: TraceLevel::Full, ..RunOptions::default() };
