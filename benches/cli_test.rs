@@ -1,6 +1,6 @@
 //! `nfpath test` at scale (nfpath issue 5): a 1,000-flow run on a node of a generated
 //! 1,000-service cluster, at library level as the command runs it: the state is loaded once,
-//! then every flow runs in parallel (rayon) with full traces and is checked against an
+//! then every flow runs in parallel (rayon), outcomes only as without --json, and is checked against an
 //! expectation. Goal: under one second.
 //!
 //! The node: `gen::kube_proxy::synthetic(1_000, 10, 1)` rules (realistic mix: NodePorts,
@@ -8,6 +8,12 @@
 //! route, forwarding on, and one pod (10.0.1.2) on a veth. The flows: the pod to each of the
 //! first 1,000 Service ports (`scenario::generate::service_flows`), each enumerating its
 //! `-m statistic` branches (about 10 endpoints per Service).
+//!
+//! A second benchmark times the command itself, end to end: the built `nfpath test` (release)
+//! on a scenario folder made from `scenarios/kube-proxy-routed` with the node's rules replaced by
+//! the same 1,000-service dump and a flows file of 1,000 flows (pod-a to each Service port):
+//! reading and parsing every file, building the world, running and checking every flow,
+//! printing the report.
 //!
 //!     cargo bench --bench cli_test -- --quick
 
@@ -50,7 +56,8 @@ fn world(n_services: usize) -> (World, Vec<Flow>) {
 
 /// One `nfpath test` run: every flow in parallel, full traces, checked; results in file order.
 fn run(world: &World, flows: &[Flow]) -> Vec<FlowReport> {
-    let opts = RunOptions { trace: TraceLevel::Full, ..RunOptions::default() };
+    // As the command runs without --json: outcomes only.
+    let opts = RunOptions { trace: TraceLevel::Summary, ..RunOptions::default() };
     flows
         .par_iter()
         .map(|f| {
@@ -58,6 +65,51 @@ fn run(world: &World, flows: &[Flow]) -> Vec<FlowReport> {
             FlowReport::new(f.clone(), world.run_flow(&spec, &opts))
         })
         .collect()
+}
+
+/// The 1,000-flow scenario folder for the end-to-end run, in `dir`.
+fn scenario_folder(dir: &std::path::Path) {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/kube-proxy-routed");
+    for ns in ["node", "pod-a", "pod-b", "outside"] {
+        let to = dir.join("snapshots").join(ns);
+        std::fs::create_dir_all(&to).expect("mkdir");
+        for e in std::fs::read_dir(src.join("snapshots").join(ns)).expect("snapshot").flatten() {
+            std::fs::copy(e.path(), to.join(e.file_name())).expect("copy");
+        }
+    }
+    std::fs::copy(src.join("cluster.yaml"), dir.join("cluster.yaml")).expect("copy cluster.yaml");
+    let dump = sim_core::gen::kube_proxy::synthetic(1_000, 10, 1).dump;
+    std::fs::write(dir.join("snapshots/node/iptables-save.txt"), &dump).expect("write rules");
+    let node = sim_core::model::namespace::Namespace {
+        name: "node".into(),
+        ruleset: sim_core::parse::iptables_save::parse("iptables-save.txt", &dump).value,
+        ..Default::default()
+    };
+    let pod = sim_core::model::namespace::Namespace { name: "pod-a".into(), ..Default::default() };
+    let mut yaml = String::from("state: cluster.yaml\nflows:\n");
+    for f in service_flows(&[&node], &[&pod], None).into_iter().filter(|f| f.from.ns() == "pod-a").take(1_000) {
+        yaml.push_str(&format!("  - name: {}\n    from: pod-a\n    to: {}\n", f.name, f.to));
+    }
+    assert_eq!(yaml.matches("- name:").count(), 1_000);
+    std::fs::write(dir.join("flows.yaml"), yaml).expect("write flows");
+}
+
+fn bench_binary(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    scenario_folder(dir.path());
+    let bin = harness::nfpath_bin();
+    let run = || {
+        let out = std::process::Command::new(bin).args(["test", "-q"]).arg(dir.path()).output().expect("run nfpath");
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        out.stdout.len()
+    };
+    let t = Instant::now();
+    run();
+    eprintln!("cli_test: `nfpath test` (end to end, {}) on 1,000 flows and 1,000 services: {:.2?}", bin.display(), t.elapsed());
+    let mut g = c.benchmark_group("nfpath-test-binary");
+    g.sample_size(10);
+    g.bench_function("1000-flows-on-1000-services", |b| b.iter(run));
+    g.finish();
 }
 
 fn bench(c: &mut Criterion) {
@@ -76,5 +128,5 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+criterion_group!(benches, bench, bench_binary);
 criterion_main!(benches);

@@ -27,7 +27,7 @@ fn scenario() -> String {
 }
 
 const ALL: &[&[&str]] =
-    &[&["collect"], &["show"], &["trace"], &["test"], &["diff"], &["lint"], &["gen"], &["gen", "kube-proxy"], &["gen", "calico"], &["probe"], &["completions"]];
+    &[&["collect"], &["show"], &["trace"], &["test"], &["diff"], &["lint"], &["gen"], &["gen", "kube-proxy"], &["gen", "calico"], &["probe"], &["matrix"], &["completions"]];
 
 #[test]
 fn every_command_has_help_with_an_example_and_completions() {
@@ -280,5 +280,19 @@ fn gen_prints_the_library_dumps_byte_for_byte() {
     for args in [&["gen", "kube-proxy", "--services", "0"][..], &["gen", "calico", "--workloads", "x"], &["gen", "nft"]] {
         let out = nfpath(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+}
+
+#[test]
+fn a_snapshot_diagnostic_names_the_snapshot_folder() {
+    // Both flannel nodes of incident 1 hold a conntrack.txt with an IGMP entry nfpath keeps with
+    // addresses only; the two warnings must say which node's file they are about.
+    let dir = root().join("scenarios/incident-1-flannel-public-ip/broken");
+    let out = nfpath(&["test", &dir.display().to_string()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    for node in ["node-a", "node-b"] {
+        let want = format!("snapshots/{node}/conntrack.txt:1:1: warning[unsupported]");
+        assert!(err.contains(&want), "no `{want}` in:\n{err}");
     }
 }

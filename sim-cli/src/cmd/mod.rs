@@ -10,6 +10,7 @@ pub mod completions;
 pub mod diff;
 pub mod gen;
 pub mod lint;
+pub mod matrix;
 pub mod probe;
 pub mod show;
 pub mod state;
@@ -37,6 +38,7 @@ pub enum Command {
     Test(test::Args),
     Diff(diff::Args),
     Lint(lint::Args),
+    Matrix(matrix::Args),
     #[command(subcommand)]
     Gen(gen::Command),
     Probe(probe::Args),
@@ -53,6 +55,7 @@ pub fn run(cli: Cli) -> CliResult<u8> {
         Command::Test(a) => test::run(a),
         Command::Diff(a) => diff::run(a),
         Command::Lint(a) => lint::run(a),
+        Command::Matrix(a) => matrix::run(a),
         Command::Gen(a) => gen::run(a),
         Command::Probe(a) => probe::run(a),
         Command::Verify(a) => verify::run(a),

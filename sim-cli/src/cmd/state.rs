@@ -4,7 +4,7 @@
 use crate::error::{CliError, CliResult};
 use sim_core::diag::{Diagnostic, Severity};
 use sim_core::engine::World;
-use sim_core::scenario::world::{build_world, SnapshotFiles};
+use sim_core::scenario::world::{build_world_in, SnapshotFiles};
 use sim_core::scenario::{parse_cluster, ClusterFile};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -46,6 +46,8 @@ pub fn cluster_path(path: &Path) -> Option<PathBuf> {
 /// Loads a state and prints its warnings and errors on stderr (info diagnostics only with
 /// `verbose`). Unusable input is an error with exit code 2.
 pub fn load(path: &Path, verbose: bool) -> CliResult<State> {
+    // Namespace -> the snapshot folder it was read from, for diagnostics.
+    let mut folders = BTreeMap::new();
     let (cluster, cluster_name, snapshots) = match cluster_path(path) {
         Some(cf) => {
             let text = std::fs::read_to_string(&cf).map_err(|e| CliError::io(&cf, "read the cluster file", &e))?;
@@ -66,19 +68,22 @@ pub fn load(path: &Path, verbose: bool) -> CliResult<State> {
             }
             let mut snaps = BTreeMap::new();
             for (ns, rel) in &p.value.namespaces {
-                snaps.insert(ns.clone(), read_snapshot(&base.join(rel))?);
+                let dir = base.join(rel);
+                snaps.insert(ns.clone(), read_snapshot(&dir)?);
+                folders.insert(ns.clone(), dir.display().to_string());
             }
             (Some(p.value), name, snaps)
         }
         None if path.is_dir() => {
             let name = path.canonicalize().ok().and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_string())).unwrap_or_else(|| "ns".into());
             let mut snaps = BTreeMap::new();
-            snaps.insert(name, read_snapshot(path)?);
+            snaps.insert(name.clone(), read_snapshot(path)?);
+            folders.insert(name, path.display().to_string());
             (None, path.display().to_string(), snaps)
         }
         None => return Err(CliError::at(path.display().to_string(), "no such cluster file or snapshot folder")),
     };
-    let built = build_world(&cluster_name, cluster.as_ref(), &snapshots);
+    let built = build_world_in(&cluster_name, cluster.as_ref(), &snapshots, &folders);
     for d in &built.diagnostics {
         if d.severity != Severity::Info || verbose {
             eprintln!("nfpath: {d}");

@@ -57,7 +57,7 @@ fn find_flows(path: &Path, out: &mut Vec<PathBuf>) -> CliResult<()> {
     Ok(())
 }
 
-fn run_file(path: &Path, verbose: bool) -> FileReport {
+fn run_file(path: &Path, verbose: bool, full: bool) -> FileReport {
     let name = path.display().to_string();
     let unusable = |d: Diagnostic| FileReport { file: name.clone(), flows: vec![], errors: vec![d] };
     let text = match std::fs::read_to_string(path) {
@@ -77,7 +77,9 @@ fn run_file(path: &Path, verbose: bool) -> FileReport {
             return unusable(Diagnostic::error(Span::new(loc, 0, 0), "state", e.message));
         }
     };
-    let opts = RunOptions { trace: TraceLevel::Full, ..RunOptions::default() };
+    // Expectations and the text and JUnit reports read outcomes only; the steps are built when
+    // they are printed (`--json`). Outcomes are the same at both levels (tests/determinism.rs).
+    let opts = RunOptions { trace: if full { TraceLevel::Full } else { TraceLevel::Summary }, ..RunOptions::default() };
     // Flows run in parallel; collecting keeps the file's order, so the output is the same for
     // any number of threads.
     let results: Vec<Result<FlowReport, Diagnostic>> = p
@@ -116,7 +118,7 @@ pub fn run(a: Args) -> CliResult<u8> {
     if files.is_empty() {
         return Err(CliError::unusable("no flows files found (looked for flows.yaml)"));
     }
-    let reports: Vec<FileReport> = files.iter().map(|f| run_file(f, a.verbose)).collect();
+    let reports: Vec<FileReport> = files.iter().map(|f| run_file(f, a.verbose, a.json)).collect();
     let colour = style::stdout_colour();
     let mut out = String::new();
     if a.json {

@@ -90,16 +90,11 @@ impl<'w> Run<'w> {
                 }
                 return self.policy(ns, table, hook, start);
             }
-            // Indexed skip-ahead inside a run of `-d x/32` rules: go to the next rule of the run
-            // whose address is the packet's destination, or past the run.
+            // Indexed skip-ahead inside a run of keyed rules (`-d x/32`, `--dport N`): go to the
+            // next rule of the run whose key the packet has, or past the run.
             if !self.plain_walk {
                 if let Some(run) = pc.run_of[i] {
-                    let run = &pc.runs[run as usize];
-                    let next = run.by_dst.get(&skb.pkt.dst).and_then(|v| {
-                        let k = v.partition_point(|&x| (x as usize) < i);
-                        v.get(k).copied()
-                    });
-                    let to = next.map_or(run.end as usize, |x| x as usize);
+                    let to = pc.runs[run as usize].next(i, &skb.pkt);
                     if to != i {
                         i = to;
                         continue;
@@ -192,5 +187,85 @@ impl<'w> Run<'w> {
                 Verdict::Accept
             }
         }
+    }
+}
+
+/// One random branch of a single table walk ([`World::walk_table`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct WalkBranch {
+    pub probability: f64,
+    /// `ACCEPT`, `DROP (rule)`, `DROP (policy)`, `REJECT <with>`, `NAT <chain>:<rule>` or
+    /// `INDETERMINATE: <why>`.
+    pub verdict: String,
+    /// The packet mark after the walk (`-j MARK` changes it).
+    pub mark: u32,
+    /// The rendered steps (empty at `TraceLevel::Summary`).
+    pub steps: Vec<crate::trace::Step>,
+    /// Assumptions the walk made.
+    pub notes: Vec<String>,
+}
+
+/// Where a single-table walk runs and on what.
+#[derive(Clone, Debug)]
+pub struct WalkInput<'a> {
+    pub ns: &'a str,
+    pub table: TableName,
+    pub hook: Hook,
+    pub pkt: crate::model::packet::Packet,
+    pub mark: u32,
+    pub in_dev: Option<&'a str>,
+    pub out_dev: Option<&'a str>,
+}
+
+impl crate::engine::World {
+    /// Walks one table's chain for one packet, with no conntrack entry and no socket (as a
+    /// packet received from outside), every `-m statistic` branch enumerated. This is the rule
+    /// walk alone, without routing or the other stages of a hook: the index is tested on it
+    /// against the plain walk with packets a flow never makes (fragments, any flags).
+    pub fn walk_table(&self, input: &WalkInput, opts: &crate::engine::RunOptions) -> Result<Vec<WalkBranch>, String> {
+        use crate::engine::conntrack::SkbCt;
+        use crate::engine::flow::Owner;
+        let ns = *self.index.get(input.ns).ok_or_else(|| format!("no namespace {:?}", input.ns))?;
+        let spec = crate::engine::FlowSpec::client("walk", input.ns, input.pkt.dst, input.pkt.dport, input.pkt.proto);
+        let mut out: Vec<WalkBranch> = Vec::new();
+        let mut pending: Vec<Vec<usize>> = vec![Vec::new()];
+        while let Some(script) = pending.pop() {
+            if out.len() >= opts.max_branches.max(1) {
+                return Err(format!("more than {} random branches", opts.max_branches));
+            }
+            let base = script.len();
+            let mut r = Run::new(self, &spec, opts, script);
+            let mut skb = Skb {
+                pkt: input.pkt.clone(),
+                mark: input.mark,
+                iif: input.in_dev.map(str::to_string),
+                ct: SkbCt::None,
+                inner: None,
+                owner: Owner::Foreign,
+                l2: Default::default(),
+            };
+            let verdict = match r.walk(ns, input.table, input.hook, &mut skb, input.in_dev, input.out_dev) {
+                Verdict::Accept => "ACCEPT".to_string(),
+                Verdict::Drop(DropReason::Policy) => "DROP (policy)".to_string(),
+                Verdict::Drop(_) => "DROP (rule)".to_string(),
+                Verdict::Reject(with) => format!("REJECT {}", with.as_str()),
+                Verdict::Nat(_, chain, n) => format!("NAT {chain}:{n}"),
+                Verdict::Indet(why) => format!("INDETERMINATE: {why}"),
+            };
+            if opts.seed.is_none() {
+                for i in (base..r.made.len()).rev() {
+                    let (taken, probs) = &r.made[i];
+                    for (a, p) in probs.iter().enumerate() {
+                        if a != *taken && *p > 0.0 {
+                            let mut s: Vec<usize> = r.made[..i].iter().map(|(c, _)| *c).collect();
+                            s.push(a);
+                            pending.push(s);
+                        }
+                    }
+                }
+            }
+            out.push(WalkBranch { probability: r.prob, verdict, mark: skb.mark, steps: std::mem::take(&mut r.steps), notes: std::mem::take(&mut r.notes) });
+        }
+        Ok(out)
     }
 }

@@ -111,7 +111,7 @@ pub struct Refresh {
 /// One chain compiled as `prepare_table` compiles it.
 fn compile_chain(t: &Table, by_name: &HashMap<String, u32>, cidx: usize) -> PChain {
     let c = &t.chains[cidx];
-    let (run_of, runs) = super::dst_runs(&c.rules);
+    let (run_of, runs) = super::key_runs(&c.rules);
     PChain {
         cidx,
         run_of,

@@ -871,7 +871,7 @@ fn errno_result(e: &str) -> ClientResult {
 }
 
 impl<'w> Run<'w> {
-    fn new(w: &'w World, spec: &'w FlowSpec, opts: &RunOptions, script: Vec<usize>) -> Run<'w> {
+    pub(crate) fn new(w: &'w World, spec: &'w FlowSpec, opts: &RunOptions, script: Vec<usize>) -> Run<'w> {
         Run {
             w,
             full: opts.trace == TraceLevel::Full,
@@ -987,6 +987,23 @@ impl<'w> Run<'w> {
         self.step(cns, || StepKind::Note { text: "the client completes the handshake with an ACK".into() });
         let end = self.local_out(cns, skb, None);
         let ok = matches!(&end, End::Local { ns, skb } if *ns == sns && skb.pkt.src == seen.src && skb.pkt.dst == seen.dst && skb.pkt.sport == seen.sport && skb.pkt.dport == seen.dport);
+        if let End::Answered { ns, answer, .. } = &end {
+            if answer.pkt.proto == IPPROTO_TCP && answer.pkt.tcp_flags & tf::RST != 0 {
+                // A reset for the ACK (`REJECT --reject-with tcp-reset`) is back before the
+                // client's connect() returns (between namespaces it is handled in the same
+                // softirq): `tcp_reset` sets ECONNRESET, which is what connect() reports.
+                let (ns, answer) = (*ns, (**answer).clone());
+                let end2 = self.local_out(ns, answer, None);
+                let back = self.client_sees(cns, client, None, end2, false);
+                if back.result == ClientResult::Refused {
+                    f.result = ClientResult::Error("ECONNRESET".into());
+                    f.disposition = Disposition::Rejected;
+                    f.reason = Some(DropReason::Rule);
+                    f.summary = format!("the handshake completes, but the client's final ACK is answered with a reset from {}: ECONNRESET", self.name(ns));
+                    return;
+                }
+            }
+        }
         if !ok {
             let why = match &end {
                 End::Dropped { ns, reason, .. } | End::Answered { ns, reason, .. } => format!("is dropped in {} ({})", self.name(*ns), reason.as_str()),
@@ -1400,8 +1417,17 @@ pub(crate) fn run(w: &World, spec: &FlowSpec, opts: &RunOptions) -> FlowResult {
 }
 
 fn merge(outcomes: &mut Vec<Outcome>, o: Outcome) {
+    // The summary is compared too: it carries what the other fields do not, such as whether the
+    // server accepts a connection whose client saw connect() succeed (its final ACK may be lost
+    // on one branch of a `-m statistic` rule and pass on another).
     if let Some(x) = outcomes.iter_mut().find(|x| {
-        x.result == o.result && x.at == o.at && x.seen == o.seen && x.disposition == o.disposition && x.reason == o.reason && x.indeterminate == o.indeterminate
+        x.result == o.result
+            && x.at == o.at
+            && x.seen == o.seen
+            && x.disposition == o.disposition
+            && x.reason == o.reason
+            && x.indeterminate == o.indeterminate
+            && x.summary == o.summary
     }) {
         x.probability += o.probability;
     } else {

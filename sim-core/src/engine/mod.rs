@@ -26,6 +26,7 @@
 //! assert_eq!(result.outcomes[0].at.as_deref(), Some("server"));
 //! ```
 
+pub mod batch;
 pub mod build;
 pub mod chain;
 pub mod conntrack;
@@ -153,48 +154,119 @@ pub(crate) struct PChain {
     pub cidx: usize,
     /// Per rule: the chain id a `-j`/`-g` user-chain target resolves to.
     pub jumps: Vec<Option<u32>>,
-    /// Per rule: the index of the destination run it belongs to (see `DstRun`).
+    /// Per rule: the index of the keyed run it belongs to (see `KeyRun`).
     pub run_of: Vec<Option<u32>>,
-    pub runs: Vec<DstRun>,
+    pub runs: Vec<KeyRun>,
 }
 
-/// A run of consecutive rules that each require `-d a.b.c.d/32` (KUBE-SERVICES' shape). A packet
-/// can only match the run's rules whose address is its destination, so the walk skips straight
-/// to them; everything else about the walk is unchanged.
+/// A run of consecutive rules that each require one exact key a packet either has or lacks
+/// before anything else about the rule is looked at: `-d a.b.c.d/32` (KUBE-SERVICES' shape), or
+/// `-m tcp/udp --dport N` preceded only by tests without side effects or indeterminate answers
+/// (KUBE-NODEPORTS, KUBE-EXTERNAL-SERVICES). A packet can only match the run's rules whose key
+/// it has, so the walk skips straight to them; everything else about the walk is unchanged.
 #[derive(Debug)]
-pub(crate) struct DstRun {
+pub(crate) struct KeyRun {
     /// One past the run's last rule.
     pub end: u32,
-    /// Destination -> the run's rule indices for it, ascending.
+    /// Destination -> the run's `-d x/32` rules for it, ascending.
     pub by_dst: HashMap<Ipv4Addr, Vec<u32>>,
+    /// (protocol, destination port) -> the run's port-keyed rules for it, ascending. A
+    /// fragment skips none of them: `tcp_mt` looks at fragments before ports.
+    pub by_port: HashMap<(u8, u16), Vec<u32>>,
+}
+
+impl KeyRun {
+    /// The first rule at or after `i` in the run that `pkt` could match, or the run's end.
+    pub(crate) fn next(&self, i: usize, pkt: &crate::model::packet::Packet) -> usize {
+        let after = |v: &Vec<u32>| {
+            let k = v.partition_point(|&x| (x as usize) < i);
+            v.get(k).map(|&x| x as usize)
+        };
+        if pkt.frag_off != 0 && !self.by_port.is_empty() {
+            return i;
+        }
+        let d = self.by_dst.get(&pkt.dst).and_then(after);
+        let p = if self.by_port.is_empty() { None } else { self.by_port.get(&(pkt.proto, pkt.dport)).and_then(after) };
+        match (d, p) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) | (None, Some(a)) => a,
+            (None, None) => self.end as usize,
+        }
+    }
 }
 
 /// Runs shorter than this are walked plainly.
-const MIN_DST_RUN: usize = 8;
+const MIN_KEY_RUN: usize = 8;
 
-fn dst32(r: &crate::model::ruleset::Rule) -> Option<Ipv4Addr> {
-    let d = r.base.dst.as_ref()?;
-    (!d.neg && u32::from(d.val.mask) == u32::MAX && r.unreadable.is_none()).then_some(d.val.addr)
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RuleKey {
+    Dst(Ipv4Addr),
+    Port(u8, u16),
 }
 
-fn dst_runs(rules: &[crate::model::ruleset::Rule]) -> (Vec<Option<u32>>, Vec<DstRun>) {
+/// The key a rule can be dispatched on, if any. The walk may skip a rule only when its
+/// evaluation would surely end in false with nothing else happening, so the key must be tested
+/// before anything that can answer indeterminate, hotdrop, or leave a trace (`recent --set`,
+/// `statistic`, `limit`'s assumption): `ip_packet_match` tests the base fields first and the
+/// `-m` matches then run in the order written (`ipt_do_table`), stopping at the first false.
+fn rule_key(r: &crate::model::ruleset::Rule) -> Option<RuleKey> {
+    use crate::model::ruleset::Match;
+    if r.unreadable.is_some() {
+        return None;
+    }
+    // Base fields have no side effects and never answer indeterminate.
+    if let Some(d) = r.base.dst.as_ref().filter(|d| !d.neg && u32::from(d.val.mask) == u32::MAX) {
+        return Some(RuleKey::Dst(d.val.addr));
+    }
+    let single = |p: &Option<crate::model::types::Neg<crate::model::types::PortRange>>| p.as_ref().filter(|p| !p.neg && p.val.lo == p.val.hi).map(|p| p.val.lo);
+    for m in &r.matches {
+        match m {
+            // `tcp_mt` tests the fragment offset (a hotdrop at offset 1), then the ports, and only
+            // then the flags and options: a wrong port is false before anything else; the walk
+            // does not skip port-keyed rules for fragments (`KeyRun::next`).
+            Match::Tcp(t) => match single(&t.dport) {
+                Some(port) => return Some(RuleKey::Port(crate::model::packet::IPPROTO_TCP, port)),
+                // A tcp match before the keyed one: false or true, unless it tests options.
+                None if t.option.is_none() => {}
+                None => return None,
+            },
+            Match::Udp(u) => {
+                if let Some(port) = single(&u.dport) {
+                    return Some(RuleKey::Port(crate::model::packet::IPPROTO_UDP, port));
+                }
+            }
+            // Tests that answer true or false with no side effect, whatever the packet.
+            Match::Comment(_) | Match::Nfacct(_) | Match::Mark(_) | Match::Connmark(_) | Match::State(_) | Match::Multiport(_) | Match::Icmp(_) => {}
+            Match::Addrtype(a) if !a.limit_iface_in && !a.limit_iface_out => {}
+            // Anything else may be indeterminate or have an effect: the rule is walked plainly.
+            _ => return None,
+        }
+    }
+    None
+}
+
+fn key_runs(rules: &[crate::model::ruleset::Rule]) -> (Vec<Option<u32>>, Vec<KeyRun>) {
     let mut run_of = vec![None; rules.len()];
     let mut runs = Vec::new();
+    let keys: Vec<Option<RuleKey>> = rules.iter().map(rule_key).collect();
     let mut i = 0;
     while i < rules.len() {
         let start = i;
-        while i < rules.len() && dst32(&rules[i]).is_some() {
+        while i < rules.len() && keys[i].is_some() {
             i += 1;
         }
-        if i - start >= MIN_DST_RUN {
+        if i - start >= MIN_KEY_RUN {
             let mut by_dst: HashMap<Ipv4Addr, Vec<u32>> = HashMap::new();
-            for (k, r) in rules.iter().enumerate().take(i).skip(start) {
-                if let Some(d) = dst32(r) {
-                    by_dst.entry(d).or_default().push(k as u32);
+            let mut by_port: HashMap<(u8, u16), Vec<u32>> = HashMap::new();
+            for k in start..i {
+                match keys[k] {
+                    Some(RuleKey::Dst(d)) => by_dst.entry(d).or_default().push(k as u32),
+                    Some(RuleKey::Port(p, n)) => by_port.entry((p, n)).or_default().push(k as u32),
+                    None => {}
                 }
                 run_of[k] = Some(runs.len() as u32);
             }
-            runs.push(DstRun { end: i as u32, by_dst });
+            runs.push(KeyRun { end: i as u32, by_dst, by_port });
         }
         if i == start {
             i += 1;
@@ -273,7 +345,7 @@ fn prepare_table(rs: &crate::model::ruleset::Ruleset, tidx: usize) -> PTable {
         .iter()
         .enumerate()
         .map(|(cidx, c)| {
-            let (run_of, runs) = dst_runs(&c.rules);
+            let (run_of, runs) = key_runs(&c.rules);
             PChain {
                 cidx,
                 run_of,
@@ -393,6 +465,16 @@ impl World {
 
     pub fn namespace_names(&self) -> impl Iterator<Item = &str> {
         self.index.keys().map(String::as_str)
+    }
+
+    /// How many rules of `chain` (in `table` of namespace `ns`) the chain index covers, that is,
+    /// belong to a run the walk dispatches on destination or port; `None` if there is no such
+    /// chain. Tests use it to show the index is in use where they compare it with the plain walk.
+    pub fn indexed_rules(&self, ns: &str, table: TableName, chain: &str) -> Option<usize> {
+        let p = &self.nss[*self.index.get(ns)?];
+        let pt = p.table(table)?;
+        let pc = &pt.chains[*pt.by_name.get(chain)? as usize];
+        Some(pc.run_of.iter().filter(|r| r.is_some()).count())
     }
 
     /// Runs one flow: every distinct outcome with its probability.

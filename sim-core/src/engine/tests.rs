@@ -779,3 +779,20 @@ fn summary_and_full_trace_levels_agree() {
         }
     }
 }
+
+#[test]
+fn a_final_ack_lost_on_one_statistic_branch_stays_its_own_outcome() {
+    // Each TCP packet into the server is dropped with p = 0.5: the SYN (timeout), or the SYN
+    // passes and the client's final ACK is dropped (connect() succeeds, nobody accepts), or both
+    // pass (accepted). The last two must not merge: only one of them reaches the listener.
+    let mut b = pair();
+    b.ns("server").ipt("raw", "PREROUTING", R::new().p("tcp").probability(0.5).j("DROP"));
+    let w = b.build().expect("world");
+    let r = run(&w, "client", "10.0.0.2", 80, IPPROTO_TCP);
+    let connected: Vec<&crate::trace::Outcome> = r.outcomes.iter().filter(|o| o.result == ClientResult::Connected).collect();
+    assert_eq!(connected.len(), 2, "{:#?}", r.outcomes.iter().map(|o| (&o.result, o.probability, &o.summary)).collect::<Vec<_>>());
+    assert_eq!(connected.iter().filter(|o| o.summary.contains("never accepts")).count(), 1);
+    for o in connected {
+        assert!((o.probability - 0.25).abs() < 1e-9);
+    }
+}

@@ -13,10 +13,29 @@ pub type SnapshotFiles = BTreeMap<String, String>;
 /// Builds the world for a cluster file (or, with `cluster = None`, for lone snapshots). The
 /// value is `None` when the inputs cannot be used; diagnostics say why and what was assumed.
 pub fn build_world(cluster_file: &str, cluster: Option<&ClusterFile>, snapshots: &BTreeMap<String, SnapshotFiles>) -> Parsed<Option<World>> {
+    build_world_in(cluster_file, cluster, snapshots, &BTreeMap::new())
+}
+
+/// [`build_world`], with the folder each namespace's snapshot was read from (namespace -> path as
+/// the user wrote it): diagnostics about a snapshot file then name `folder/file`, so two nodes'
+/// `conntrack.txt` can be told apart.
+pub fn build_world_in(
+    cluster_file: &str,
+    cluster: Option<&ClusterFile>,
+    snapshots: &BTreeMap<String, SnapshotFiles>,
+    folders: &BTreeMap<String, String>,
+) -> Parsed<Option<World>> {
     let mut diags = Vec::new();
     let mut namespaces = Vec::new();
     for (name, files) in snapshots {
-        let p = crate::parse::snapshot::load(name, files);
+        let mut p = crate::parse::snapshot::load(name, files);
+        if let Some(dir) = folders.get(name) {
+            for d in &mut p.diagnostics {
+                if files.contains_key(&d.span.file) {
+                    d.span.file = format!("{}/{}", dir.trim_end_matches('/'), d.span.file);
+                }
+            }
+        }
         diags.extend(p.diagnostics);
         namespaces.push(p.value);
     }

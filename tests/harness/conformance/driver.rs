@@ -56,7 +56,7 @@ impl DriverConfig {
             first: env_num("NFPATH_CONFORMANCE_FIRST").unwrap_or(0),
             jobs: env_num::<usize>("NFPATH_CONFORMANCE_JOBS").unwrap_or(4).max(1),
             seed: env_num("NFPATH_CONFORMANCE_SEED").unwrap_or(1),
-            run: RunConfig::default(),
+            run: RunConfig { background_teardown: true, ..RunConfig::default() },
             save_dir,
             shrink_budget: Duration::from_secs(env_num("NFPATH_CONFORMANCE_SHRINK_SECS").unwrap_or(240)),
             verbose: std::env::var("NFPATH_CONFORMANCE_VERBOSE").is_ok_and(|v| v == "1"),
@@ -402,6 +402,7 @@ pub fn run_random(cfg: &DriverConfig) -> Summary {
             });
         }
     });
+    super::run::wait_for_teardowns();
     let mut sm = summary.into_inner().unwrap_or_else(|p| p.into_inner());
     sm.failures.sort_by_key(|f| f.index);
     sm.elapsed = start.elapsed();

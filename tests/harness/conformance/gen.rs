@@ -15,6 +15,13 @@
 //! - a device or an address: [`DEVICES`];
 //! - a routing change: [`ROUTE_EDITS`];
 //! - a sysctl: [`SYSCTLS`].
+//!
+//! Nothing else needs to change: [`render`] draws from the tables by weight and filters them by
+//! what each entry says it needs (hook, table, protocol). To see that the new entry is drawn,
+//! add what it writes to [`feature_counts`] and to the list in the test
+//! `ci_cases_cover_what_the_issue_asks_for`, which checks that every item the issue asks for
+//! appears in the CI run's 300 cases (`cargo test --lib ci_cases_cover -- --nocapture` prints
+//! the counts).
 
 use super::case::{Case, FlowCase, LinkCase, NsCase};
 use proptest::collection::vec;
@@ -1446,4 +1453,142 @@ mod tests {
             c.validate().unwrap_or_else(|e| panic!("{e}\n{}", c.describe()));
         }
     }
+    #[test]
+    fn ci_cases_cover_what_the_issue_asks_for() {
+        // The CI run's cases (seed 1, 0..300): each item is in at least a few of them.
+        let counts = feature_counts(1, 0, 300);
+        let mut want: Vec<String> = (2..=6).map(|n| format!("namespaces: {n}")).collect();
+        for k in [
+            "router (ip_forward=1)",
+            "host (ip_forward=0)",
+            "bridge",
+            "bridge port",
+            "route in another table",
+            "ip rule",
+            "ip rule fwmark",
+            "multipath route",
+            "rp_filter",
+            "table raw",
+            "table mangle",
+            "table nat",
+            "table filter",
+            "user chain",
+            "jump to a user chain",
+            "goto a user chain",
+            "target RETURN",
+            "target MARK",
+            "target CONNMARK",
+            "match mark",
+            "match connmark",
+            "match ctstate",
+            "match addrtype",
+            "match multiport",
+            "target DNAT",
+            "target SNAT",
+            "target MASQUERADE",
+            "target REDIRECT",
+            "target REJECT",
+            "target DROP",
+            "DROP policy",
+            "flow tcp",
+            "flow udp",
+            "flow icmp",
+        ] {
+            want.push(k.to_string());
+        }
+        let table: Vec<String> = counts.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        println!("cases (of 300) containing each item:\n  {}", table.join("\n  "));
+        for k in &want {
+            let n = counts.get(k).copied().unwrap_or(0);
+            assert!(n >= 3, "only {n} of the 300 CI cases contain {k:?}:\n  {}", table.join("\n  "));
+        }
+    }
+}
+
+/// Counts, over cases `first..first + count` of run `seed`, how many cases contain each item the
+/// issue asks the generator to cover (topology sizes, bridges, routers and hosts, policy routing
+/// with tables and marks, every table, user chains and their jumps, the matches and targets, and
+/// each protocol), by reading the rendered commands and rulesets.
+pub fn feature_counts(seed: u64, first: usize, count: usize) -> BTreeMap<String, usize> {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for i in first..first + count {
+        let c = render(&super::driver::case_tree(seed, i).current());
+        let mut keys: BTreeSet<String> = BTreeSet::new();
+        keys.insert(format!("namespaces: {}", c.namespaces.len()));
+        for n in &c.namespaces {
+            let is_router = n.pre.iter().any(|p| p == "net.ipv4.ip_forward=1");
+            keys.insert(if is_router { "router (ip_forward=1)" } else { "host (ip_forward=0)" }.into());
+            for cmd in &n.commands {
+                for (needle, key) in [
+                    ("type bridge", "bridge"),
+                    (" master br", "bridge port"),
+                    (" table ", "route in another table"),
+                    ("ip rule add", "ip rule"),
+                    ("fwmark", "ip rule fwmark"),
+                    ("nexthop via", "multipath route"),
+                    ("blackhole", "blackhole route"),
+                    ("unreachable", "unreachable route"),
+                    ("prohibit", "prohibit route"),
+                    ("rp_filter", "rp_filter"),
+                    ("proxy_arp", "proxy_arp"),
+                    ("dev lo", "address on lo"),
+                ] {
+                    if cmd.contains(needle) {
+                        keys.insert(key.into());
+                    }
+                }
+            }
+            for p in &n.pre {
+                if p.contains("rp_filter") {
+                    keys.insert("rp_filter".into());
+                }
+            }
+            let mut table = "";
+            for l in n.iptables.lines() {
+                if let Some(t) = l.strip_prefix('*') {
+                    table = if t == "filter" || t == "nat" || t == "mangle" || t == "raw" { t } else { "" };
+                    continue;
+                }
+                if l.starts_with(':') && l.contains(" DROP ") {
+                    keys.insert("DROP policy".into());
+                }
+                if l.starts_with(':') && l.contains(" - ") {
+                    keys.insert("user chain".into());
+                }
+                let Some(rule) = l.strip_prefix("-A ") else { continue };
+                keys.insert(format!("table {table}"));
+                let words: Vec<&str> = rule.split_whitespace().collect();
+                for w in words.windows(2) {
+                    match (w[0], w[1]) {
+                        ("-m", m) => {
+                            keys.insert(format!("match {m}"));
+                        }
+                        ("-p", p) => {
+                            keys.insert(format!("rule -p {p}"));
+                        }
+                        ("--ctstate", _) => {
+                            keys.insert("match ctstate".into());
+                        }
+                        ("-j", t) | ("-g", t) => {
+                            let user = t.ends_with(|c: char| c.is_ascii_digit());
+                            let key = match (w[0], user) {
+                                ("-j", true) => "jump to a user chain".to_string(),
+                                ("-g", true) => "goto a user chain".to_string(),
+                                _ => format!("target {t}"),
+                            };
+                            keys.insert(key);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        for f in &c.flows {
+            keys.insert(format!("flow {}", f.to.rsplit_once('/').map_or("", |x| x.1)));
+        }
+        for k in keys {
+            *counts.entry(k).or_default() += 1;
+        }
+    }
+    counts
 }

@@ -29,11 +29,29 @@ pub struct RunConfig {
     /// When a flow disagrees and the kernel said `timeout`, ask again with this longer timeout
     /// before calling it a disagreement (a busy machine can delay a UDP echo past `timeout_ms`).
     pub confirm_timeout_ms: u64,
+    /// Tear the namespaces down on a background thread, so that the next case starts while the
+    /// kernel deletes them. Whoever sets this must call [`wait_for_teardowns`] before exiting.
+    pub background_teardown: bool,
+}
+
+static TEARDOWNS: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>> = std::sync::Mutex::new(Vec::new());
+
+/// Waits until every background teardown is done (see [`RunConfig::background_teardown`]).
+pub fn wait_for_teardowns() {
+    loop {
+        let pending: Vec<_> = std::mem::take(&mut *TEARDOWNS.lock().unwrap_or_else(|p| p.into_inner()));
+        if pending.is_empty() {
+            break;
+        }
+        for h in pending {
+            let _ = h.join();
+        }
+    }
 }
 
 impl Default for RunConfig {
     fn default() -> Self {
-        RunConfig { prefix: "conf".into(), timeout_ms: 200, confirm_timeout_ms: 2000 }
+        RunConfig { prefix: "conf".into(), timeout_ms: 200, confirm_timeout_ms: 2000, background_teardown: false }
     }
 }
 
@@ -149,11 +167,14 @@ fn sh_input(ns: &Ns, script: &str, input: &str) -> Result<(), String> {
 }
 
 /// A case built in namespaces, listening, not yet collected.
+///
+/// Fields drop in order: the listeners first (each is killed and reaped), then the lab deletes
+/// the namespaces, which then hold no process it would have to find and kill one by one.
 pub struct Built {
-    pub lab: Lab,
-    pub ns: BTreeMap<String, Ns>,
     /// (namespace, proto, port) -> its listener.
     pub listeners: Vec<(String, Listener)>,
+    pub ns: BTreeMap<String, Ns>,
+    pub lab: Lab,
 }
 
 /// Builds `case` in fresh namespaces and starts its listeners. Errors (a command the kernel
@@ -234,7 +255,7 @@ pub fn build(case: &Case, cfg: &RunConfig) -> Result<Built, String> {
     for c in configured {
         listeners.extend(c?);
     }
-    Ok(Built { lab, ns, listeners })
+    Ok(Built { listeners, ns, lab })
 }
 
 impl Built {
@@ -446,7 +467,12 @@ pub fn run_case(case: &Case, cfg: &RunConfig) -> Result<CaseReport, String> {
         flows.push(FlowVerdict { flow: flow.clone(), predicted, observed, disagreement });
     }
     lap("flows", &mut phases);
-    drop(built);
+    if cfg.background_teardown {
+        let h = std::thread::spawn(move || drop(built));
+        TEARDOWNS.lock().unwrap_or_else(|p| p.into_inner()).push(h);
+    } else {
+        drop(built);
+    }
     lap("teardown", &mut phases);
     Ok(CaseReport { flows, diagnostics, elapsed: start.elapsed(), phases })
 }
