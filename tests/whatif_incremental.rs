@@ -38,11 +38,12 @@ fn json(r: &sim_core::trace::FlowResult) -> String {
 }
 
 /// Every flow run again on a world rebuilt from scratch, compared with what `rc` keeps.
-fn assert_same_as_full_rerun(rc: &Recheck, links: &[VethLink], what: &str) {
+fn assert_same_as_full_rerun(rc: &mut Recheck, links: &[VethLink], what: &str) {
     let fresh = rc.world().rebuilt(links).expect("rebuild");
-    for (k, (spec, opts)) in rc.flows().iter().enumerate() {
+    let flows = rc.flows().to_vec();
+    for (k, (spec, opts)) in flows.iter().enumerate() {
         let want = json(&fresh.run_flow(spec, opts));
-        let got = json(&rc.results()[k]);
+        let got = json(rc.result(k));
         if want != got {
             // Show where they part, not only their (long) beginnings.
             let at = want.bytes().zip(got.bytes()).take_while(|(a, b)| a == b).count();
@@ -191,15 +192,15 @@ fn incremental_recheck_equals_full_rebuild_and_rerun() {
             rerun += done.rerun.len();
             renumbered += done.renumbered;
             rc.add_flows(new);
-            assert_same_as_full_rerun(&rc, &links, &format!("seed {seed}, {services} services, after:\n{log}"));
+            assert_same_as_full_rerun(&mut rc, &links, &format!("seed {seed}, {services} services, after:\n{log}"));
         }
         rc.revert_all();
         for (n, orig) in ["node", "pod-a", "pod-b"].iter().zip(&originals) {
             assert!(rc.world().namespace(n) == Some(orig), "seed {seed}: undoing did not give back namespace {n}\n{log}");
         }
-        assert_same_as_full_rerun(&rc, &links, &format!("seed {seed}, after undoing:\n{log}"));
+        assert_same_as_full_rerun(&mut rc, &links, &format!("seed {seed}, after undoing:\n{log}"));
         for (k, b) in baseline.iter().enumerate() {
-            assert!(*b == json(&rc.results()[k]), "seed {seed}: flow {} differs from its baseline after undoing\n{log}", rc.flows()[k].0.name);
+            assert!(*b == json(rc.result(k)), "seed {seed}: flow {} differs from its baseline after undoing\n{log}", rc.flows()[k].0.name);
         }
     }
     eprintln!("{seeds} seeds: {rerun} of {total} flow checks rerun, {renumbered} kept with rule numbers moved");

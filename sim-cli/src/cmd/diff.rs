@@ -6,14 +6,16 @@ use crate::cmd::state::{self, State};
 use crate::error::{print_stdout, CliError, CliResult, EXIT_FAILED, EXIT_OK};
 use crate::style;
 use rayon::prelude::*;
+use sim_core::change::incremental::Recheck;
 use sim_core::change::Applied;
 use sim_core::diag::Severity;
-use sim_core::engine::{RunOptions, TraceLevel, VethLink, World};
+use sim_core::engine::{FlowSpec, RunOptions, TraceLevel, VethLink, World};
 use sim_core::scenario::diff::{self as whatif, FlowChange};
 use sim_core::scenario::generate::{cluster_flows, is_node};
 use sim_core::scenario::world::flow_spec;
 use sim_core::scenario::{parse_flows, ClusterFile, Flow};
 use sim_core::trace::FlowResult;
+use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -97,19 +99,21 @@ fn change_target(spec: &str, world: &World) -> CliResult<(String, PathBuf)> {
     Ok((only, PathBuf::from(spec)))
 }
 
-/// Applies every --change to a copy of the state's world. Errors in a change file make the input
-/// unusable (exit 2) and are reported at their file:line:column.
-fn apply_changes(st: &State, specs: &[String], verbose: bool) -> CliResult<(World, Vec<(String, Applied)>)> {
-    let links = links_of(st.cluster.as_ref());
-    let mut world: Option<World> = None;
+/// Applies every --change in place to the re-check's world (incrementally: see
+/// `sim_core::change::incremental`). Errors in a change file make the input unusable (exit 2)
+/// and are reported at their file:line:column. Returns what each line did and the indices of
+/// the flows run again.
+/// What each line of the changes did (with its namespace).
+type AppliedLines = Vec<(String, Applied)>;
+
+fn apply_changes(rc: &mut Recheck, specs: &[String], verbose: bool) -> CliResult<(AppliedLines, BTreeSet<usize>)> {
     let mut applied = Vec::new();
+    let mut rerun = BTreeSet::new();
     for spec in specs {
-        let base = world.as_ref().unwrap_or(&st.world);
-        let (ns, file) = change_target(spec, base)?;
+        let (ns, file) = change_target(spec, rc.world())?;
         let text = std::fs::read_to_string(&file).map_err(|e| CliError::io(&file, "read the change file", &e))?;
         let name = file.display().to_string();
-        let (w, p) = whatif::with_changed_namespace(base, &links, &ns, |n| sim_core::change::apply(n, &name, &text))
-            .map_err(|e| CliError::unusable(format!("--change {spec}: {e}")))?;
+        let (p, done) = rc.apply(&ns, &name, &text).map_err(|e| CliError::unusable(format!("--change {spec}: {e}")))?;
         for d in &p.diagnostics {
             if d.severity == Severity::Warning || (d.severity == Severity::Info && verbose) {
                 eprintln!("nfpath: {d}");
@@ -122,9 +126,9 @@ fn apply_changes(st: &State, specs: &[String], verbose: bool) -> CliResult<(Worl
             return Err(state::diag_error(d));
         }
         applied.extend(p.value.into_iter().map(|a| (ns.clone(), a)));
-        world = Some(w);
+        rerun.extend(done.rerun);
     }
-    Ok((world.ok_or_else(|| CliError::unusable("nothing to compare: give a second state or --change"))?, applied))
+    Ok((applied, rerun))
 }
 
 fn read_flows(path: &Path) -> CliResult<Vec<Flow>> {
@@ -218,6 +222,58 @@ fn run_both(before: &World, after: &World, flows: &[Flow]) -> CliResult<(Vec<Flo
     Ok(pairs.into_iter().unzip())
 }
 
+/// How many flows, the results before and after of those that may differ (in the flows' order),
+/// what the changes did, and how many flows ran again after them.
+type Compared = (usize, Vec<FlowResult>, Vec<FlowResult>, AppliedLines, Option<usize>);
+
+fn specs_of(flows: &[Flow], world: &World) -> CliResult<Vec<(FlowSpec, RunOptions)>> {
+    let opts = RunOptions { trace: TraceLevel::Full, ..RunOptions::default() };
+    flows
+        .iter()
+        .map(|f| {
+            if world.namespace(f.from.ns()).is_none() {
+                return Err(CliError::unusable(format!("flow {}: no namespace {:?} in the state", f.name, f.from.ns())));
+            }
+            Ok((flow_spec(f).map_err(CliError::unusable)?, RunOptions { seed: f.seed, ..opts.clone() }))
+        })
+        .collect()
+}
+
+/// One state and changes: every flow is run once on the state, the changes are applied in place,
+/// and only the flows that could see them are run again (`change::incremental`). Flows the
+/// changed state brings (a new Service's) are run after the change, then before it (the changes
+/// undone). The answers are those of running every flow on both states.
+fn incremental(a: &Args, before: State) -> CliResult<Compared> {
+    let given = a.flows.as_ref().map(|p| read_flows(p)).transpose()?;
+    let mut flows = match &given {
+        Some(f) => f.clone(),
+        None => generated(&before.world, before.cluster.as_ref(), a.outside_src),
+    };
+    let specs = specs_of(&flows, &before.world)?;
+    let progress = Progress::new(flows.len());
+    let mut rc = progress.run(|| Recheck::with_progress(before.world, specs, &|| progress.tick()));
+    progress.clear();
+    let rb: Vec<FlowResult> = rc.results().to_vec();
+    let (applied, mut rerun) = apply_changes(&mut rc, &a.change, a.verbose)?;
+    let n0 = flows.len();
+    if given.is_none() {
+        let known: BTreeSet<String> = flows.iter().map(|f| f.name.clone()).collect();
+        let new: Vec<Flow> = generated(rc.world(), before.cluster.as_ref(), a.outside_src).into_iter().filter(|f| !known.contains(&f.name)).collect();
+        rc.add_flows(specs_of(&new, rc.world())?);
+        flows.extend(new);
+    }
+    let count = rerun.len() + (flows.len() - n0);
+    rerun.extend(n0..flows.len());
+    // Only flows run again can have changed; the others keep their outcomes.
+    let ra: Vec<FlowResult> = rerun.iter().map(|&k| rc.result(k).clone()).collect();
+    let mut rb: Vec<FlowResult> = rerun.iter().filter(|&&k| k < n0).map(|&k| rb[k].clone()).collect();
+    if flows.len() > n0 {
+        rc.revert_all();
+        rb.extend((n0..flows.len()).map(|k| rc.result(k).clone()));
+    }
+    Ok((flows.len(), rb, ra, applied, Some(count)))
+}
+
 pub fn run(a: Args) -> CliResult<u8> {
     if a.after.is_some() != a.change.is_empty() {
         return Err(CliError::unusable(if a.after.is_some() {
@@ -227,38 +283,38 @@ pub fn run(a: Args) -> CliResult<u8> {
         }));
     }
     let before = state::load(&a.before, a.verbose)?;
-    let (after_world, after_cluster, applied) = match &a.after {
+    let (total, rb, ra, applied, rerun) = match &a.after {
         Some(p) => {
-            let st = state::load(p, a.verbose)?;
-            (st.world, st.cluster, Vec::new())
-        }
-        None => {
-            let (w, applied) = apply_changes(&before, &a.change, a.verbose)?;
-            (w, before.cluster.clone(), applied)
-        }
-    };
-    let flows = match &a.flows {
-        Some(p) => read_flows(p)?,
-        None => {
-            let mut flows = generated(&before.world, before.cluster.as_ref(), a.outside_src);
-            let known: std::collections::BTreeSet<String> = flows.iter().map(|f| f.name.clone()).collect();
-            for f in generated(&after_world, after_cluster.as_ref(), a.outside_src) {
-                if !known.contains(&f.name) {
-                    flows.push(f);
+            let after = state::load(p, a.verbose)?;
+            let flows = match &a.flows {
+                Some(p) => read_flows(p)?,
+                None => {
+                    let mut flows = generated(&before.world, before.cluster.as_ref(), a.outside_src);
+                    let known: BTreeSet<String> = flows.iter().map(|f| f.name.clone()).collect();
+                    for f in generated(&after.world, after.cluster.as_ref(), a.outside_src) {
+                        if !known.contains(&f.name) {
+                            flows.push(f);
+                        }
+                    }
+                    // A flow whose client exists on one side only cannot be compared.
+                    flows.retain(|f| before.world.namespace(f.from.ns()).is_some() && after.world.namespace(f.from.ns()).is_some());
+                    flows
                 }
-            }
-            // A flow whose client exists on one side only cannot be compared.
-            flows.retain(|f| before.world.namespace(f.from.ns()).is_some() && after_world.namespace(f.from.ns()).is_some());
-            flows
+            };
+            let (rb, ra) = run_both(&before.world, &after.world, &flows)?;
+            (flows.len(), rb, ra, Vec::new(), None)
         }
+        None => incremental(&a, before)?,
     };
-    let (rb, ra) = run_both(&before.world, &after_world, &flows)?;
     let changes: Vec<FlowChange> = whatif::diff(&rb, &ra);
-    let summary = whatif::summary_line(changes.len(), flows.len());
+    let summary = whatif::summary_line(changes.len(), total);
+    if let (Some(n), true) = (rerun, a.verbose) {
+        eprintln!("nfpath: {n} of {} flows were run again after the change; the others could not see it (see `nfpath diff --help`)", total);
+    }
     let mut out = String::new();
     if a.json {
         let v = serde_json::json!({
-            "flows": flows.len(),
+            "flows": total,
             "changed": changes.len(),
             "applied": applied.iter().map(|(ns, x)| serde_json::json!({"ns": ns, "at": x.span.to_string(), "what": x.what})).collect::<Vec<_>>(),
             "changes": changes,

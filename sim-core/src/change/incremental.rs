@@ -60,7 +60,13 @@ fn dst32(r: &Rule) -> Option<Ipv4Addr> {
     (!d.neg && u32::from(d.val.mask) == u32::MAX && r.unreadable.is_none()).then_some(d.val.addr)
 }
 
-fn chain_change(old: &Chain, new: &Chain) -> Option<ChainChange> {
+fn names_one(r: &Rule, names: &HashSet<Name>) -> bool {
+    matches!(&r.target, Target::Jump(x) | Target::Goto(x) if names.contains(x))
+}
+
+/// How `old` became `new`. `moved`: chains that appear or vanish; a kept rule naming one
+/// resolves differently now.
+fn chain_change(old: &Chain, new: &Chain, moved: &HashSet<Name>) -> Option<ChainChange> {
     // A walk that ends in a built-in chain shows the ACCEPT policy only when the chain has rules
     // (`chain.rs:policy`): emptiness is part of what the walk shows.
     if old.policy != new.policy || old.rules.is_empty() != new.rules.is_empty() {
@@ -73,6 +79,9 @@ fn chain_change(old: &Chain, new: &Chain) -> Option<ChainChange> {
     }
     let b = o[a..].iter().rev().zip(n[a..].iter().rev()).take_while(|(x, y)| x == y).count();
     let (oe, ne) = (o.len() - b, n.len() - b);
+    if !moved.is_empty() && o[..a].iter().chain(&o[oe..]).any(|r| names_one(r, moved)) {
+        return Some(ChainChange::Any);
+    }
     let mut dsts = HashSet::new();
     for r in o[a..oe].iter().chain(&n[a..ne]) {
         match dst32(r) {
@@ -83,13 +92,9 @@ fn chain_change(old: &Chain, new: &Chain) -> Option<ChainChange> {
     Some(ChainChange::Region { dsts, old_end: oe as u32, delta: ne as i64 - oe as i64 })
 }
 
-/// Chains of `t` with a rule whose `-j`/`-g` names one of `names`.
-fn referrers(t: &Table, names: &HashSet<Name>) -> Vec<Name> {
-    t.chains
-        .iter()
-        .filter(|c| c.rules.iter().any(|r| matches!(&r.target, Target::Jump(x) | Target::Goto(x) if names.contains(x))))
-        .map(|c| c.name.clone())
-        .collect()
+/// Chains of `t` but those in `skip` with a rule whose `-j`/`-g` names one of `names`.
+fn referrers(t: &Table, names: &HashSet<Name>, skip: &HashSet<Name>) -> Vec<Name> {
+    t.chains.iter().filter(|c| !skip.contains(&c.name) && c.rules.iter().any(|r| names_one(r, names))).map(|c| c.name.clone()).collect()
 }
 
 /// What `j` altered in `ns` (namespace index `i`), going from the originals to the current
@@ -117,13 +122,24 @@ fn measure(i: u32, ns: &Namespace, j: &Journal, forward: bool) -> (ChangeSet, Re
             rf.whole.push(tj.name);
         }
         let mut names = Vec::new();
-        let mut moved: HashSet<Name> = HashSet::new();
-        for (name, orig) in &tj.chains {
-            let cur = t.chain(name);
-            let (old, new) = if forward { (orig.as_ref(), cur) } else { (cur, orig.as_ref()) };
+        let pairs: Vec<(&Name, Option<&Chain>, Option<&Chain>)> = tj
+            .chains
+            .iter()
+            .map(|(name, orig)| {
+                let cur = t.chain(name);
+                if forward {
+                    (name, orig.as_ref(), cur)
+                } else {
+                    (name, cur, orig.as_ref())
+                }
+            })
+            .collect();
+        let moved: HashSet<Name> = pairs.iter().filter(|(_, o, n)| o.is_some() != n.is_some()).map(|(name, ..)| (*name).clone()).collect();
+        let touched: HashSet<Name> = pairs.iter().map(|(name, ..)| (*name).clone()).collect();
+        for (name, old, new) in pairs {
             let ch = match (old, new) {
                 (None, None) => continue,
-                (Some(o), Some(n)) => match chain_change(o, n) {
+                (Some(o), Some(n)) => match chain_change(o, n, &moved) {
                     Some(c) => c,
                     None => continue,
                 },
@@ -131,7 +147,6 @@ fn measure(i: u32, ns: &Namespace, j: &Journal, forward: bool) -> (ChangeSet, Re
                     if tj.name.builtin_chains().contains(&name.as_str()) {
                         cs.everything = true;
                     }
-                    moved.insert(name.clone());
                     ChainChange::Any
                 }
             };
@@ -139,8 +154,9 @@ fn measure(i: u32, ns: &Namespace, j: &Journal, forward: bool) -> (ChangeSet, Re
             cs.chains.insert((i, tj.name, name.clone()), ch);
         }
         if !moved.is_empty() {
-            // A jump to a chain that appears or vanishes now resolves, or no longer does.
-            for r in referrers(t, &moved) {
+            // A kept jump to a chain that appears or vanishes now resolves, or no longer does
+            // (edited chains were checked above: a rule in their edit is judged as the edit).
+            for r in referrers(t, &moved, &touched) {
                 cs.chains.insert((i, tj.name, r.clone()), ChainChange::Any);
                 names.push(r);
             }
@@ -150,11 +166,14 @@ fn measure(i: u32, ns: &Namespace, j: &Journal, forward: bool) -> (ChangeSet, Re
     (cs, rf)
 }
 
+/// Rule numbers after `.3` in chain `.2` of table `.1` in namespace `.0` move by `.4`.
+type Move = (u32, TableName, Name, u32, i64);
+
 /// What a change means for one flow.
 enum Effect {
     Keep,
-    /// Kept, with rule numbers moved: (namespace, table, chain, after rule number, by).
-    Renumber(Vec<(u32, TableName, Name, u32, i64)>),
+    /// Kept, with rule numbers moved.
+    Renumber(Vec<Move>),
     Rerun,
 }
 
@@ -162,9 +181,18 @@ fn effect(d: &FlowDeps, cs: &ChangeSet) -> Effect {
     if cs.everything || d.routers.iter().any(|n| cs.routers.contains(n)) {
         return Effect::Rerun;
     }
+    if cs.chains.is_empty() {
+        return Effect::Keep;
+    }
     let mut moves = Vec::new();
     for v in &d.chains {
-        match cs.chains.get(&(v.ns, v.table, v.chain.clone())) {
+        // A change edits few chains: compare with each rather than hash every visit's name.
+        let found = if cs.chains.len() <= 16 {
+            cs.chains.iter().find(|((n, t, c), _)| *n == v.ns && *t == v.table && c.len() == v.chain.len() && *c == v.chain).map(|(_, ch)| ch)
+        } else {
+            cs.chains.get(&(v.ns, v.table, v.chain.clone()))
+        };
+        match found {
             None => {}
             Some(ChainChange::Any) => return Effect::Rerun,
             Some(ChainChange::Region { dsts, old_end, delta }) => {
@@ -187,13 +215,12 @@ fn effect(d: &FlowDeps, cs: &ChangeSet) -> Effect {
 }
 
 /// Moves the numbers of the rules after an edit in a kept trace (steps name rules by number).
-fn renumber(r: &mut FlowResult, world: &World, moves: &[(u32, TableName, Name, u32, i64)]) {
-    let names: Vec<&str> = world.namespace_names_by_index();
+fn renumber(r: &mut FlowResult, names: &[&str], moves: &[Move]) {
     for o in &mut r.outcomes {
         for s in &mut o.steps {
             if let StepKind::Netfilter { table, chain, rule, .. } = &mut s.kind {
                 for (ns, t, c, after, by) in moves {
-                    if *rule > *after && s.ns == names[*ns as usize] && table == t.as_str() && chain == c.as_str() {
+                    if *rule > *after && chain.len() == c.len() && chain == c.as_str() && table == t.as_str() && s.ns == names[*ns as usize] {
                         *rule = (*rule as i64 + by) as u32;
                     }
                 }
@@ -219,30 +246,73 @@ pub struct Recheck {
     flows: Vec<(FlowSpec, RunOptions)>,
     results: Vec<FlowResult>,
     deps: Vec<FlowDeps>,
+    /// Per flow: rule-number moves not yet made in its kept result, oldest first. They are made
+    /// when the result is read (a what-if only reads the results of the flows it reran).
+    pending: Vec<Vec<Move>>,
     /// Changes applied so far (namespace index, journal), for `revert_all`.
     journals: Vec<(usize, Journal)>,
 }
 
 impl Recheck {
     /// Runs every flow on `world` (in parallel), recording what each consulted.
-    pub fn new(mut world: World, flows: Vec<(FlowSpec, RunOptions)>) -> Recheck {
+    pub fn new(world: World, flows: Vec<(FlowSpec, RunOptions)>) -> Recheck {
+        Recheck::with_progress(world, flows, &|| {})
+    }
+
+    /// [`Recheck::new`], calling `tick` after each flow (for a progress bar).
+    pub fn with_progress(mut world: World, flows: Vec<(FlowSpec, RunOptions)>, tick: &(dyn Fn() + Sync)) -> Recheck {
         world.record_routers();
-        let mut r = Recheck { world, flows: Vec::new(), results: Vec::new(), deps: Vec::new(), journals: Vec::new() };
-        r.add_flows(flows);
-        r
+        let w = &world;
+        let out: Vec<(FlowResult, FlowDeps)> = flows
+            .par_iter()
+            .map(|(s, o)| {
+                let r = w.run_flow_recorded(s, o);
+                tick();
+                r
+            })
+            .collect();
+        let (results, deps): (Vec<FlowResult>, Vec<FlowDeps>) = out.into_iter().unzip();
+        let pending = vec![Vec::new(); results.len()];
+        Recheck { world, flows, results, deps, pending, journals: Vec::new() }
     }
 
     pub fn world(&self) -> &World {
         &self.world
     }
-    pub fn results(&self) -> &[FlowResult] {
+    /// Every flow's result, up to date (kept results get their rule numbers moved first).
+    pub fn results(&mut self) -> &[FlowResult] {
+        let names: Vec<&str> = self.world.namespace_names_by_index();
+        for (r, p) in self.results.iter_mut().zip(&mut self.pending) {
+            if !p.is_empty() {
+                renumber(r, &names, p);
+                p.clear();
+            }
+        }
         &self.results
+    }
+
+    /// Flow `k`'s result, up to date.
+    pub fn result(&mut self, k: usize) -> &FlowResult {
+        if !self.pending[k].is_empty() {
+            let names: Vec<&str> = self.world.namespace_names_by_index();
+            renumber(&mut self.results[k], &names, &self.pending[k]);
+            self.pending[k].clear();
+        }
+        &self.results[k]
     }
     pub fn flows(&self) -> &[(FlowSpec, RunOptions)] {
         &self.flows
     }
     pub fn into_world(self) -> World {
         self.world
+    }
+
+    /// Forgets the flows from index `n` on.
+    pub fn truncate_flows(&mut self, n: usize) {
+        self.flows.truncate(n);
+        self.results.truncate(n);
+        self.deps.truncate(n);
+        self.pending.truncate(n);
     }
 
     /// Adds flows and runs them on the current world; their indices follow the others'.
@@ -252,6 +322,7 @@ impl Recheck {
         for (r, d) in out {
             self.results.push(r);
             self.deps.push(d);
+            self.pending.push(Vec::new());
         }
         self.flows.extend(flows);
     }
@@ -305,7 +376,7 @@ impl Recheck {
                 Effect::Keep => {}
                 Effect::Rerun => rerun.push(k),
                 Effect::Renumber(m) => {
-                    renumber(&mut self.results[k], &self.world, &m);
+                    self.pending[k].extend(m);
                     renumbered += 1;
                 }
             }
@@ -316,6 +387,7 @@ impl Recheck {
         for (&k, (r, d)) in rerun.iter().zip(out) {
             self.results[k] = r;
             self.deps[k] = d;
+            self.pending[k].clear();
         }
         Rechecked { rerun, renumbered, everything: cs.everything }
     }

@@ -458,7 +458,23 @@ fn same_rule(a: &Rule, b: &Rule) -> bool {
 /// line.
 #[allow(clippy::too_many_arguments)]
 fn read_rule(cx: &mut Cx<'_>, t: &Table, chain: &str, src: u32, ln: u32, off: usize, line: &str, args: &str, args_col: u32) -> Option<Rule> {
-    let others: Vec<&str> = t.chains.iter().map(|c| c.name.as_str()).filter(|n| *n != chain).collect();
+    // The parser needs the chains a rule may jump to declared; declaring every chain of a
+    // kube-proxy table (100k) for every command made a change cost seconds, so only the chains
+    // the rule's `-j`/`-g` words name are declared (a rule names no chain anywhere else).
+    let mut others: Vec<&str> = Vec::new();
+    let ws: Vec<&str> = args.split_whitespace().collect();
+    for (k, w) in ws.iter().enumerate() {
+        let named = match w.split_once('=') {
+            Some(("--jump" | "--goto", v)) => Some(v),
+            _ if matches!(*w, "-j" | "--jump" | "-g" | "--goto") => ws.get(k + 1).copied(),
+            _ => None,
+        };
+        if let Some(c) = named.and_then(|n| t.chain(n.trim_matches(|c| c == '"' || c == '\''))) {
+            if c.name != chain && !others.contains(&c.name.as_str()) {
+                others.push(c.name.as_str());
+            }
+        }
+    }
     let p = parse_rule_args(cx.file, t.name, chain, &others, args);
     let builtins = t.name.builtin_chains();
     let declared = others.iter().filter(|n| !builtins.contains(n)).count() + usize::from(!builtins.contains(&chain));
