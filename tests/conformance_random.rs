@@ -1,8 +1,9 @@
 //! Random differential testing of nfpath against the real kernel (issue 6): random but
 //! meaningful cases (2 to 6 namespaces, veth trees with extra paths, addresses, routes in several
 //! tables with policy rules, forwarding and rp_filter, iptables rulesets over raw, mangle, nat and
-//! filter, listeners, TCP and UDP flows) are built in namespaces, collected with `nfpath collect`,
-//! predicted by nfpath from the snapshots, and sent for real. Every flow must agree.
+//! filter, listeners, TCP, UDP and ICMP echo flows) are built in namespaces, collected with
+//! `nfpath collect`, predicted by nfpath from the snapshots, and sent for real. Every flow must
+//! agree. Measured runs and the bugs they found: `tests/conformance/LOG.md`.
 //!
 //! `NFPATH_CONFORMANCE_CASES` sets the count (default 300), `NFPATH_CONFORMANCE_SEED` the seed,
 //! `NFPATH_CONFORMANCE_JOBS` the parallel workers; see `tests/harness/conformance/driver.rs`. A

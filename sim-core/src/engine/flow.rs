@@ -1187,8 +1187,11 @@ impl<'w> Run<'w> {
                 }
                 f
             }
+            // A reroute that fails in the client's own OUTPUT path (after a DNAT or a mark) makes
+            // `ip_local_out` return the error: `send()` reports it, but `tcp_connect` ignores
+            // every transmit error except ECONNREFUSED and leaves the SYN to its retransmit timer.
             End::SendError { ns, errno, reason } => Fate {
-                result: if ns == cns && inject_iif.is_none() { ClientResult::Error(errno.into()) } else { ClientResult::Timeout },
+                result: if ns == cns && inject_iif.is_none() && proto != IPPROTO_TCP { ClientResult::Error(errno.into()) } else { ClientResult::Timeout },
                 at: None,
                 seen: None,
                 disposition: Disposition::Dropped,

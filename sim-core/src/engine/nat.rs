@@ -242,9 +242,15 @@ impl<'w> Run<'w> {
             c.src_nat = true;
             let text = format!(
                 "null SNAT binding: the source port clashes with an existing entry and is remapped to {port}{}",
-                note.map(|n| format!(" ({n})")).unwrap_or_default()
+                note.as_ref().map(|n| format!(" ({n})")).unwrap_or_default()
             );
-            self.step(ns, || StepKind::Note { text });
+            // A port the kernel draws at random is an assumption of the outcome, as for a NAT
+            // rule's own port search (`nf_nat_l4proto_unique_tuple` from a random offset).
+            if note.is_some() {
+                self.assume(ns, text);
+            } else {
+                self.step(ns, || StepKind::Note { text });
+            }
         }
     }
 

@@ -1427,84 +1427,6 @@ fn finish(p: Plan) -> Case {
     Case { namespaces, links, flows: p.flows }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::strategy::ValueTree;
-    use proptest::test_runner::TestRunner;
-
-    #[test]
-    fn the_simplest_genome_is_two_linked_hosts() {
-        let g =
-            Genome { shape: vec![], devices: vec![], routes: vec![], sysctls: vec![], flows: vec![vec![]], listen: vec![], rules: vec![], policies: vec![] };
-        let c = render(&g);
-        assert_eq!(c.namespaces.len(), 2);
-        assert_eq!(c.links.len(), 1);
-        assert_eq!(c.flows.len(), 1);
-        c.validate().expect("valid");
-    }
-
-    #[test]
-    fn random_genomes_render_valid_cases() {
-        let mut runner = TestRunner::deterministic();
-        for _ in 0..500 {
-            let g = genome().new_tree(&mut runner).expect("tree").current();
-            let c = render(&g);
-            c.validate().unwrap_or_else(|e| panic!("{e}\n{}", c.describe()));
-        }
-    }
-    #[test]
-    fn ci_cases_cover_what_the_issue_asks_for() {
-        // The CI run's cases (seed 1, 0..300): each item is in at least a few of them.
-        let counts = feature_counts(1, 0, 300);
-        let mut want: Vec<String> = (2..=6).map(|n| format!("namespaces: {n}")).collect();
-        for k in [
-            "router (ip_forward=1)",
-            "host (ip_forward=0)",
-            "bridge",
-            "bridge port",
-            "route in another table",
-            "ip rule",
-            "ip rule fwmark",
-            "multipath route",
-            "rp_filter",
-            "table raw",
-            "table mangle",
-            "table nat",
-            "table filter",
-            "user chain",
-            "jump to a user chain",
-            "goto a user chain",
-            "target RETURN",
-            "target MARK",
-            "target CONNMARK",
-            "match mark",
-            "match connmark",
-            "match ctstate",
-            "match addrtype",
-            "match multiport",
-            "target DNAT",
-            "target SNAT",
-            "target MASQUERADE",
-            "target REDIRECT",
-            "target REJECT",
-            "target DROP",
-            "DROP policy",
-            "flow tcp",
-            "flow udp",
-            "flow icmp",
-        ] {
-            want.push(k.to_string());
-        }
-        let table: Vec<String> = counts.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-        println!("cases (of 300) containing each item:\n  {}", table.join("\n  "));
-        for k in &want {
-            let n = counts.get(k).copied().unwrap_or(0);
-            assert!(n >= 3, "only {n} of the 300 CI cases contain {k:?}:\n  {}", table.join("\n  "));
-        }
-    }
-}
-
 /// Counts, over cases `first..first + count` of run `seed`, how many cases contain each item the
 /// issue asks the generator to cover (topology sizes, bridges, routers and hosts, policy routing
 /// with tables and marks, every table, user chains and their jumps, the matches and targets, and
@@ -1591,4 +1513,82 @@ pub fn feature_counts(seed: u64, first: usize, count: usize) -> BTreeMap<String,
         }
     }
     counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+
+    #[test]
+    fn the_simplest_genome_is_two_linked_hosts() {
+        let g =
+            Genome { shape: vec![], devices: vec![], routes: vec![], sysctls: vec![], flows: vec![vec![]], listen: vec![], rules: vec![], policies: vec![] };
+        let c = render(&g);
+        assert_eq!(c.namespaces.len(), 2);
+        assert_eq!(c.links.len(), 1);
+        assert_eq!(c.flows.len(), 1);
+        c.validate().expect("valid");
+    }
+
+    #[test]
+    fn random_genomes_render_valid_cases() {
+        let mut runner = TestRunner::deterministic();
+        for _ in 0..500 {
+            let g = genome().new_tree(&mut runner).expect("tree").current();
+            let c = render(&g);
+            c.validate().unwrap_or_else(|e| panic!("{e}\n{}", c.describe()));
+        }
+    }
+    #[test]
+    fn ci_cases_cover_what_the_issue_asks_for() {
+        // The CI run's cases (seed 1, 0..300): each item is in at least a few of them.
+        let counts = feature_counts(1, 0, 300);
+        let mut want: Vec<String> = (2..=6).map(|n| format!("namespaces: {n}")).collect();
+        for k in [
+            "router (ip_forward=1)",
+            "host (ip_forward=0)",
+            "bridge",
+            "bridge port",
+            "route in another table",
+            "ip rule",
+            "ip rule fwmark",
+            "multipath route",
+            "rp_filter",
+            "table raw",
+            "table mangle",
+            "table nat",
+            "table filter",
+            "user chain",
+            "jump to a user chain",
+            "goto a user chain",
+            "target RETURN",
+            "target MARK",
+            "target CONNMARK",
+            "match mark",
+            "match connmark",
+            "match ctstate",
+            "match addrtype",
+            "match multiport",
+            "target DNAT",
+            "target SNAT",
+            "target MASQUERADE",
+            "target REDIRECT",
+            "target REJECT",
+            "target DROP",
+            "DROP policy",
+            "flow tcp",
+            "flow udp",
+            "flow icmp",
+        ] {
+            want.push(k.to_string());
+        }
+        let table: Vec<String> = counts.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        println!("cases (of 300) containing each item:\n  {}", table.join("\n  "));
+        for k in &want {
+            let n = counts.get(k).copied().unwrap_or(0);
+            assert!(n >= 3, "only {n} of the 300 CI cases contain {k:?}:\n  {}", table.join("\n  "));
+        }
+    }
 }
