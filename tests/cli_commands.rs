@@ -26,8 +26,20 @@ fn scenario() -> String {
     root().join("scenarios/kube-proxy-routed").display().to_string()
 }
 
-const ALL: &[&[&str]] =
-    &[&["collect"], &["show"], &["trace"], &["test"], &["diff"], &["lint"], &["gen"], &["gen", "kube-proxy"], &["gen", "calico"], &["probe"], &["matrix"], &["completions"]];
+const ALL: &[&[&str]] = &[
+    &["collect"],
+    &["show"],
+    &["trace"],
+    &["test"],
+    &["diff"],
+    &["lint"],
+    &["gen"],
+    &["gen", "kube-proxy"],
+    &["gen", "calico"],
+    &["probe"],
+    &["matrix"],
+    &["completions"],
+];
 
 #[test]
 fn every_command_has_help_with_an_example_and_completions() {

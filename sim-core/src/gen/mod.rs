@@ -16,5 +16,6 @@
 
 pub mod calico;
 pub mod kube_proxy;
+pub mod node_world;
 pub mod prng;
 pub mod save;
