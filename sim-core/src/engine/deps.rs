@@ -67,6 +67,8 @@ fn router_used(ns: u32) {
 }
 
 /// A namespace's router that notes every question asked of it while a flow is recorded.
+/// Every `Router` method must be forwarded here, including any added later with a default body:
+/// a method left to its default would answer differently from the wrapped router and go unrecorded.
 pub struct Recording {
     pub inner: Box<dyn Router>,
     pub ns: u32,
