@@ -16,6 +16,7 @@ use super::{prepare_table, routing, uses_conntrack, NsPrep, PChain, PTable, Worl
 use crate::model::route::RouteType;
 use crate::model::ruleset::{Name, Table, TableName, Target};
 use crate::trace::FlowResult;
+use rayon::prelude::*;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashMap};
 use std::net::Ipv4Addr;
@@ -226,16 +227,18 @@ impl World {
                         if fresh < t.chains.len() {
                             // A rule of an untouched chain may name a chain that only now exists
                             // (it was unresolved, so the walk said "does not exist").
-                            for pc in pt.chains.iter_mut().take(fresh) {
+                            // Every rule of the table (320k in a 10k-Service nat table): in parallel.
+                            let by_name = &pt.by_name;
+                            pt.chains.par_iter_mut().take(fresh).for_each(|pc| {
                                 let rules = &t.chains[pc.cidx].rules;
                                 for (k, j) in pc.jumps.iter_mut().enumerate() {
                                     if j.is_none() {
                                         if let Target::Jump(n) | Target::Goto(n) = &rules[k].target {
-                                            *j = pt.by_name.get(n.as_str()).copied();
+                                            *j = by_name.get(n.as_str()).copied();
                                         }
                                     }
                                 }
-                            }
+                            });
                         }
                     }
                     pt
