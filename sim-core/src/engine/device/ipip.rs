@@ -8,9 +8,9 @@
 //! (`ip_tunnel_lookup`), and receives the inner packet on it.
 
 use crate::engine::conntrack::SkbCt;
-use crate::engine::device::{Encap, EncapKind, L2Meta};
+use crate::engine::device::{tunnel_route, Encap, EncapKind, L2Meta, TunnelRoute, TunnelWords};
 use crate::engine::flow::{End, Owner, Run, Skb};
-use crate::engine::route_api::{Decision, FlowKey};
+use crate::engine::route_api::FlowKey;
 use crate::model::link::{LinkKind, TunnelInfo};
 use crate::model::packet::{Packet, IPPROTO_IPIP};
 use crate::trace::{DropReason, StepKind};
@@ -36,26 +36,17 @@ pub(crate) fn xmit(r: &mut Run, ns: usize, dev: &str, skb: Skb, nexthop: Ipv4Add
         return End::Dropped { ns, reason: DropReason::Loop, local_out: false };
     }
     let key = FlowKey { dst: remote, src: t.local, mark: 0, proto: IPPROTO_IPIP, trace: r.full, uid: Some(0), ..Default::default() };
-    let mut rr = w.nss[ns].router.output(&key);
-    r.push_route_steps(ns, &rr);
-    r.pick_branch(&mut rr);
-    let src = match &rr.decision {
-        Decision::Unicast { dev: odev, src, .. } => {
-            if odev == dev {
-                let d = dev.to_string();
-                r.step(ns, || StepKind::Device { dev: d, action: format!("ipip: the route to {remote} leads back into {dev}: dropped (local routing loop)") });
-                return End::Dropped { ns, reason: DropReason::Loop, local_out: false };
-            }
-            t.local.unwrap_or(*src)
-        }
-        Decision::Local { src } => t.local.unwrap_or(*src),
-        Decision::Fail { reason, .. } => {
-            let (d, reason) = (dev.to_string(), *reason);
-            r.step(ns, || StepKind::Device { dev: d, action: format!("ipip: no route to the tunnel endpoint {remote}: dropped") });
-            return End::Dropped { ns, reason, local_out: false };
-        }
-        Decision::Broadcast => return End::Indeterminate { why: format!("{name}: IPIP to a broadcast endpoint is not modelled") },
-        Decision::Indeterminate { what } => return End::Indeterminate { why: format!("{name}: {what}") },
+    let words = TunnelWords {
+        kind: "ipip",
+        remote: "",
+        endpoint: "the tunnel endpoint ",
+        looped: "local routing loop",
+        no_route: "",
+        broadcast: "IPIP to a broadcast endpoint",
+    };
+    let (src, rr) = match tunnel_route(r, ns, dev, &key, t.local, &words) {
+        Ok((TunnelRoute::Via(src) | TunnelRoute::Local(src), rr)) => (src, rr),
+        Err(end) => return end,
     };
     // `ttl inherit` (0): the inner TTL.
     let ttl = t.ttl.filter(|x| *x != 0).unwrap_or(skb.pkt.ttl);

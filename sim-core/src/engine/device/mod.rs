@@ -99,3 +99,71 @@ pub(crate) fn decap(r: &mut Run, ns: usize, skb: Skb) -> Result<End, Skb> {
         EncapKind::Ipip => ipip::rcv(r, ns, skb),
     })
 }
+
+/// Where a tunnel's outer packet goes: the underlay route lookup both IPIP and VXLAN make
+/// (`ip_tunnel_xmit`, `vxlan_get_route`), with the checks they share.
+pub(crate) enum TunnelRoute {
+    /// Out another device, from this source.
+    Via(std::net::Ipv4Addr),
+    /// The remote is one of this namespace's own addresses (this local source).
+    Local(std::net::Ipv4Addr),
+}
+
+/// Texts of the drops `tunnel_route` reports, per tunnel kind.
+pub(crate) struct TunnelWords {
+    /// "ipip" or "vxlan": starts each step's text.
+    pub kind: &'static str,
+    /// How the remote is named in the loop drop: "" (IPIP) or "the remote " (VXLAN).
+    pub remote: &'static str,
+    /// How it is named in the no-route drop: "the tunnel endpoint " or "the remote ".
+    pub endpoint: &'static str,
+    /// What the loop drop adds: "local routing loop" or "ELOOP".
+    pub looped: &'static str,
+    /// What the no-route drop adds after "dropped" (with its separator).
+    pub no_route: &'static str,
+    /// What is not modelled for a broadcast remote: "IPIP to a broadcast endpoint", ...
+    pub broadcast: &'static str,
+}
+
+/// Looks up the route for a tunnel's outer packet (`key`) leaving through `dev`, records its
+/// steps and picks a multipath branch (the route comes back for the outer packet); the source is `local` when the device fixes one. An end
+/// comes back for a routing loop into the tunnel itself, a failed lookup, a broadcast or an
+/// indeterminate answer.
+pub(crate) fn tunnel_route(
+    r: &mut Run,
+    ns: usize,
+    dev: &str,
+    key: &crate::engine::route_api::FlowKey,
+    local: Option<std::net::Ipv4Addr>,
+    words: &TunnelWords,
+) -> Result<(TunnelRoute, crate::engine::route_api::RouteResult), End> {
+    use crate::engine::route_api::Decision;
+    use crate::trace::{DropReason, StepKind};
+    let w = r.w;
+    let remote = key.dst;
+    let mut rr = w.nss[ns].router.output(key);
+    r.push_route_steps(ns, &rr);
+    r.pick_branch(&mut rr);
+    let name = &w.nss[ns].ns.name;
+    let to = match &rr.decision {
+        Decision::Unicast { dev: odev, src, .. } => {
+            if odev == dev {
+                let d = dev.to_string();
+                let (kind, rem, looped) = (words.kind, words.remote, words.looped);
+                r.step(ns, || StepKind::Device { dev: d, action: format!("{kind}: the route to {rem}{remote} leads back into {dev}: dropped ({looped})") });
+                return Err(End::Dropped { ns, reason: DropReason::Loop, local_out: false });
+            }
+            TunnelRoute::Via(local.unwrap_or(*src))
+        }
+        Decision::Local { src } => TunnelRoute::Local(local.unwrap_or(*src)),
+        Decision::Fail { reason, .. } => {
+            let (d, reason) = (dev.to_string(), *reason);
+            let (kind, what, rest) = (words.kind, words.endpoint, words.no_route);
+            r.step(ns, || StepKind::Device { dev: d, action: format!("{kind}: no route to {what}{remote}: dropped{rest}") });
+            return Err(End::Dropped { ns, reason, local_out: false });
+        }
+        Decision::Broadcast => return Err(End::Indeterminate { why: format!("{name}: {} is not modelled", words.broadcast) }),
+        Decision::Indeterminate { what } => return Err(End::Indeterminate { why: format!("{name}: {what}") }),
+    };
+    Ok((to, rr))
+}

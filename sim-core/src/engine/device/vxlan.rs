@@ -15,9 +15,9 @@
 
 use crate::engine::conntrack::SkbCt;
 use crate::engine::device::l2::mac_of;
-use crate::engine::device::{bridge, Encap, EncapKind, L2Meta};
+use crate::engine::device::{bridge, tunnel_route, Encap, EncapKind, L2Meta, TunnelRoute, TunnelWords};
 use crate::engine::flow::{End, Owner, Run, Skb};
-use crate::engine::route_api::{Decision, FlowKey};
+use crate::engine::route_api::FlowKey;
 use crate::model::link::{LinkKind, VxlanInfo};
 use crate::model::packet::{Packet, IPPROTO_UDP};
 use crate::model::types::Mac;
@@ -138,21 +138,18 @@ pub(crate) fn xmit_frame(r: &mut Run, ns: usize, dev: &str, skb: Skb) -> End {
         anysrc: false,
         ..Default::default()
     };
-    let mut rr = w.nss[ns].router.output(&key);
-    r.push_route_steps(ns, &rr);
-    r.pick_branch(&mut rr);
-    let src = match &rr.decision {
-        Decision::Unicast { dev: odev, src, .. } => {
-            if odev == dev {
-                let d = dev.to_string();
-                r.step(ns, || StepKind::Device { dev: d, action: format!("vxlan: the route to the remote {remote} leads back into {dev}: dropped (ELOOP)") });
-                return End::Dropped { ns, reason: DropReason::Loop, local_out: false };
-            }
-            v.local.unwrap_or(*src)
-        }
-        Decision::Local { src } => {
+    let words = TunnelWords {
+        kind: "vxlan",
+        remote: "the remote ",
+        endpoint: "the remote ",
+        looped: "ELOOP",
+        no_route: " (vxlan_get_route, tx_errors)",
+        broadcast: "VXLAN to a broadcast remote",
+    };
+    let (src, rr) = match tunnel_route(r, ns, dev, &key, v.local, &words) {
+        Ok((TunnelRoute::Via(src), rr)) => (src, rr),
+        Ok((TunnelRoute::Local(src), _)) => {
             // `vxlan_encap_bypass`: a local remote hands the frame straight to the device.
-            let src = v.local.unwrap_or(*src);
             let Some(to) = nsd.links.iter().find(|l| matches!(&l.kind, LinkKind::Vxlan(x) if x.vni == vni && port_of(x) == port)).map(|l| l.name.clone())
             else {
                 return End::Dropped { ns, reason: DropReason::NoListener, local_out: false };
@@ -165,13 +162,7 @@ pub(crate) fn xmit_frame(r: &mut Run, ns: usize, dev: &str, skb: Skb) -> End {
             let _ = src;
             return receive_inner(r, ns, &to, skb);
         }
-        Decision::Fail { reason, .. } => {
-            let (d, reason) = (dev.to_string(), *reason);
-            r.step(ns, || StepKind::Device { dev: d, action: format!("vxlan: no route to the remote {remote}: dropped (vxlan_get_route, tx_errors)") });
-            return End::Dropped { ns, reason, local_out: false };
-        }
-        Decision::Broadcast => return End::Indeterminate { why: format!("{name}: VXLAN to a broadcast remote is not modelled") },
-        Decision::Indeterminate { what } => return End::Indeterminate { why: format!("{name}: {what}") },
+        Err(end) => return end,
     };
     r.assume(ns, format!("VXLAN outer source port {lo} (the kernel hashes the inner flow into the port range)"));
     let outer = Packet {
